@@ -1,0 +1,107 @@
+"""esmtp-core: a sans-I/O ESMTP (RFC 5321) server and client core.
+
+Pure state machines: bytes in, events out; replies and commands in, bytes out. No sockets,
+threads, clocks or dependencies beyond the standard library. Import everything from here.
+"""
+
+# --- shared foundation ---
+from ._config import BareLineEndingPolicy, ClientConfig, ServerConfig
+from ._errors import LocalProtocolError, ProtocolError, RemoteProtocolError, ReplyError
+from ._params import (
+    BodyType,
+    DsnNotify,
+    DsnReturn,
+    MailParams,
+    ParameterError,
+    RcptParams,
+    xtext_decode,
+    xtext_encode,
+)
+from ._reply import Reply
+from ._sasl import (
+    CLIENT_MECHANISMS,
+    SERVER_MECHANISMS,
+    AuthPasswordCheck,
+    AuthQuery,
+    AuthSecretLookup,
+    AuthTokenCheck,
+    ChannelBinding,
+    ClientCredentials,
+    ClientMechanism,
+    SaslContext,
+    SaslError,
+    ScramSecrets,
+    ServerMechanism,
+)
+from ._sentinels import NEED_DATA, PAUSED, Sentinel
+
+# --- server side (section owned by the server core) ---
+from ._events import (
+    Authenticated,
+    BodyChunk,
+    ConnectionClosed,
+    EndOfMessage,
+    Event,
+    Expand,
+    Hello,
+    MailFrom,
+    MessageAborted,
+    Quit,
+    RcptTo,
+    Reset,
+    StartTLS,
+    UnknownCommand,
+    Verify,
+)
+
+# --- client side (section owned by the client core) ---
+
+__all__ = [
+    "CLIENT_MECHANISMS",
+    "NEED_DATA",
+    "PAUSED",
+    "SERVER_MECHANISMS",
+    "AuthPasswordCheck",
+    "AuthQuery",
+    "AuthSecretLookup",
+    "AuthTokenCheck",
+    "Authenticated",
+    "BareLineEndingPolicy",
+    "BodyChunk",
+    "BodyType",
+    "ChannelBinding",
+    "ClientConfig",
+    "ClientCredentials",
+    "ClientMechanism",
+    "ConnectionClosed",
+    "DsnNotify",
+    "DsnReturn",
+    "EndOfMessage",
+    "Event",
+    "Expand",
+    "Hello",
+    "LocalProtocolError",
+    "MailFrom",
+    "MailParams",
+    "MessageAborted",
+    "ParameterError",
+    "ProtocolError",
+    "Quit",
+    "RcptParams",
+    "RcptTo",
+    "RemoteProtocolError",
+    "Reply",
+    "ReplyError",
+    "Reset",
+    "SaslContext",
+    "SaslError",
+    "ScramSecrets",
+    "Sentinel",
+    "ServerConfig",
+    "ServerMechanism",
+    "StartTLS",
+    "UnknownCommand",
+    "Verify",
+    "xtext_decode",
+    "xtext_encode",
+]
