@@ -96,6 +96,14 @@ class SaslContext:
     channel_binding: ChannelBinding | None = None
     #: Fixed nonce (tests reproducing RFC examples); None draws one from :mod:`secrets`.
     nonce: str | None = None
+    #: SCRAM iteration count (RFC 5802 §5.1 ``i``) the server uses when the application answers a
+    #: lookup with a plain password, and for the fake salt it shows unknown users. Match it to the
+    #: count of your stored :class:`ScramSecrets` so both look alike to a probing client.
+    scram_iterations: int = 4096
+
+    def __post_init__(self) -> None:
+        if self.scram_iterations < 1:
+            raise ValueError("scram_iterations must be at least 1")
 
     def make_nonce(self, nbytes: int = 18) -> str:
         """The fixed nonce, or a fresh random printable one."""
@@ -399,3 +407,8 @@ for _server in (PlainServer, LoginServer):
     SERVER_MECHANISMS[_server.name] = _server
 for _client in (PlainClient, LoginClient):
     CLIENT_MECHANISMS[_client.name] = _client
+
+# The other mechanisms live in their own modules and register themselves on import. Importing them
+# here (at the end, once everything above exists) fills the registries whoever imports this module
+# first, without an import cycle.
+from . import _scram  # noqa: E402, F401
