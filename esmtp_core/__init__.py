@@ -20,6 +20,7 @@ from ._params import (
 from ._reply import Reply
 from ._sasl import (
     CLIENT_MECHANISMS,
+    DEFAULT_CLIENT_PREFERENCE,
     SERVER_MECHANISMS,
     AuthPasswordCheck,
     AuthQuery,
@@ -32,7 +33,10 @@ from ._sasl import (
     SaslError,
     ScramSecrets,
     ServerMechanism,
+    select_client_mechanism,
 )
+from ._saslprep import SaslprepError, saslprep
+from ._scram import scram_secrets_from_password
 from ._sentinels import NEED_DATA, PAUSED, Sentinel
 
 # --- server side (section owned by the server core) ---
@@ -58,6 +62,7 @@ from ._events import (
 
 __all__ = [
     "CLIENT_MECHANISMS",
+    "DEFAULT_CLIENT_PREFERENCE",
     "NEED_DATA",
     "PAUSED",
     "SERVER_MECHANISMS",
@@ -95,6 +100,7 @@ __all__ = [
     "Reset",
     "SaslContext",
     "SaslError",
+    "SaslprepError",
     "ScramSecrets",
     "Sentinel",
     "ServerConfig",
@@ -102,6 +108,9 @@ __all__ = [
     "StartTLS",
     "UnknownCommand",
     "Verify",
+    "saslprep",
+    "scram_secrets_from_password",
+    "select_client_mechanism",
     "xtext_decode",
     "xtext_encode",
 ]

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import abc
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -43,6 +44,7 @@ from ._reply import Reply
 
 __all__ = [
     "CLIENT_MECHANISMS",
+    "DEFAULT_CLIENT_PREFERENCE",
     "SERVER_MECHANISMS",
     "AuthPasswordCheck",
     "AuthQuery",
@@ -65,6 +67,7 @@ __all__ = [
     "ScramSecrets",
     "ServerMechanism",
     "ServerStep",
+    "select_client_mechanism",
 ]
 
 AUTH_FAILED = Reply.make(535, "5.7.8", "Authentication credentials invalid")
@@ -100,6 +103,12 @@ class SaslContext:
     #: lookup with a plain password, and for the fake salt it shows unknown users. Match it to the
     #: count of your stored :class:`ScramSecrets` so both look alike to a probing client.
     scram_iterations: int = 4096
+    #: The AUTH mechanisms the server advertised in its EHLO reply, when known (server side: what
+    #: it offered; client side: what it saw). SCRAM uses it for the RFC 5802 §6 channel-binding
+    #: flag: a client that can bind says "y" only when no ``-PLUS`` name was advertised, and a
+    #: server that advertised one treats "y" as a downgrade attack. None: assume a ``-PLUS`` name
+    #: is advertised exactly when :attr:`channel_binding` is set.
+    advertised_mechanisms: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.scram_iterations < 1:
@@ -284,6 +293,41 @@ class ClientMechanism(abc.ABC):
 SERVER_MECHANISMS: dict[str, type[ServerMechanism]] = {}
 CLIENT_MECHANISMS: dict[str, type[ClientMechanism]] = {}
 
+#: The client's default preference (issue 4): bearer-token mechanisms first (they are only
+#: :meth:`~ClientMechanism.available` with a token), then the strongest password mechanisms.
+DEFAULT_CLIENT_PREFERENCE: tuple[str, ...] = (
+    "OAUTHBEARER",
+    "XOAUTH2",
+    "SCRAM-SHA-256-PLUS",
+    "SCRAM-SHA-256",
+    "SCRAM-SHA-1-PLUS",
+    "SCRAM-SHA-1",
+    "CRAM-MD5",
+    "PLAIN",
+    "LOGIN",
+)
+
+
+def select_client_mechanism(
+    offered: Iterable[str],
+    credentials: ClientCredentials,
+    context: SaslContext,
+    preference: Iterable[str] = DEFAULT_CLIENT_PREFERENCE,
+) -> type[ClientMechanism] | None:
+    """The first mechanism of ``preference`` that the server ``offered`` (EHLO ``AUTH``, any
+    case), that :data:`CLIENT_MECHANISMS` implements and that is available for these credentials
+    and this session (``-PLUS`` needs channel binding data); None if there is none."""
+    offered_names = {name.upper() for name in offered}
+    for name in preference:
+        mechanism = CLIENT_MECHANISMS.get(name.upper())
+        if (
+            mechanism is not None
+            and name.upper() in offered_names
+            and mechanism.available(credentials, context)
+        ):
+            return mechanism
+    return None
+
 
 def _require_password(credentials: ClientCredentials) -> str:
     if credentials.password is None:
@@ -331,18 +375,33 @@ class PlainServer(ServerMechanism):
 
 
 class PlainClient(ClientMechanism):
-    """PLAIN (RFC 4616), client half: always sends an initial response."""
+    """PLAIN (RFC 4616), client half: always sends an initial response.
+
+    ``credentials.authzid``, when set, is the identity to act as (RFC 4616 §2); the server must
+    check that ``username`` may act as it.
+    """
 
     name = "PLAIN"
+
+    def __init__(self, credentials: ClientCredentials, context: SaslContext) -> None:
+        super().__init__(credentials, context)
+        self._answered = False
 
     def initial_response(self) -> bytes:
         password = _require_password(self.credentials)
         authzid = self.credentials.authzid or ""
-        return f"{authzid}\0{self.credentials.username}\0{password}".encode()
+        username = self.credentials.username
+        # RFC 4616 §2: authcid and passwd are 1*SAFE (no NUL); authzid is optional.
+        if "\0" in authzid + username + password or not username or not password:
+            raise SaslError("PLAIN needs a non-empty user name and password without NUL")
+        return f"{authzid}\0{username}\0{password}".encode()
 
     def respond(self, challenge: bytes) -> bytes:
-        if challenge:
-            raise SaslError("PLAIN expects an empty challenge")
+        # An empty 334 means the server wants the message we would have sent as the initial
+        # response (RFC 4954 §4); anything else, or a second challenge, is a protocol error.
+        if challenge or self._answered:
+            raise SaslError("PLAIN expects one empty challenge at most")
+        self._answered = True
         return self.initial_response()
 
 
@@ -411,4 +470,4 @@ for _client in (PlainClient, LoginClient):
 # The other mechanisms live in their own modules and register themselves on import. Importing them
 # here (at the end, once everything above exists) fills the registries whoever imports this module
 # first, without an import cycle.
-from . import _scram  # noqa: E402, F401
+from . import _cram_md5, _oauth, _scram  # noqa: E402, F401

@@ -221,6 +221,16 @@ def scram_secrets_from_password(
     )
 
 
+def _plus_advertised(context: SaslContext) -> bool:
+    """Whether the server advertised a ``-PLUS`` mechanism (see
+    :attr:`SaslContext.advertised_mechanisms`); only meaningful with channel binding data."""
+    if context.channel_binding is None:
+        return False
+    if context.advertised_mechanisms is None:
+        return True
+    return any(name.upper().endswith("-PLUS") for name in context.advertised_mechanisms)
+
+
 def _derived_salt(algorithm: str, username: str) -> bytes:
     message = b"esmtp-core scram salt\0" + algorithm.encode() + b"\0" + username.encode("utf-8")
     return hmac.new(_PROCESS_KEY, message, "sha256").digest()[:16]
@@ -337,7 +347,7 @@ class ScramServer(ServerMechanism):
         elif header.flag == "p":
             # Binding requested under a mechanism name that does not bind.
             return self._fail()
-        elif header.flag == "y" and binding is not None:
+        elif header.flag == "y" and _plus_advertised(self.context):
             # RFC 5802 §6: the client can bind but saw no -PLUS offer although we made one, so
             # someone stripped it from our EHLO reply: a downgrade attack.
             return self._fail()
@@ -482,9 +492,10 @@ class ScramClient(ClientMechanism):
                 raise SaslError(f"{self.name} needs channel binding data")
             flag = f"p={binding.kind}"
         else:
-            # RFC 5802 §6: "y" tells the server we could have bound, so that it detects a
-            # stripped -PLUS offer.
-            flag = "y" if binding is not None else "n"
+            # RFC 5802 §6: "y" tells the server we could have bound but saw no -PLUS offer, so
+            # that a server which did offer one detects the stripped offer; "n" when we cannot
+            # bind, or when a -PLUS name was advertised and we chose not to use it.
+            flag = "y" if binding is not None and not _plus_advertised(self.context) else "n"
         authzid = self.credentials.authzid
         nonce = self.context.make_nonce()
         if not _NONCE_RE.match(nonce):
