@@ -1,0 +1,87 @@
+"""Section ``commands``: the command path without I/O (issue 6, item 2).
+
+One full transaction per pass: greeting, EHLO, MAIL, two RCPT, DATA with a 1 KiB body, QUIT, on a
+fresh connection, every decision accepted. Measured in CPU µs per transaction:
+
+* ``server core, one command per read`` — the bytes a non-pipelining client sends, one
+  ``receive_data`` per command (what the server does for smtplib);
+* ``server core, pipelined`` — the same bytes in the groups a PIPELINING client sends (EHLO;
+  MAIL+RCPT+RCPT+DATA; body; QUIT);
+* ``client core + server core`` — our client core producing the commands and reading the
+  replies, wired in memory to our server core (both sides' costs).
+"""
+
+from __future__ import annotations
+
+from .bodies import realistic_body, stuff
+from .core_drivers import (
+    CLIENT_PAIR_AVAILABLE,
+    CLIENT_PAIR_MISSING,
+    CORE_AVAILABLE,
+    CORE_MISSING,
+    client_server_transaction,
+    server_transaction,
+)
+from .harness import Case, Group, Metric, measure_cpu_throughput
+
+__all__ = ["build"]
+
+BODY = realistic_body(1024)
+WIRE = stuff(BODY)
+
+ONE_PER_READ = [
+    b"EHLO client.example\r\n",
+    b"MAIL FROM:<sender@client.example>\r\n",
+    b"RCPT TO:<one@bench.example>\r\n",
+    b"RCPT TO:<two@bench.example>\r\n",
+    b"DATA\r\n",
+    WIRE,
+    b"QUIT\r\n",
+]
+PIPELINED = [
+    ONE_PER_READ[0],
+    b"".join(ONE_PER_READ[1:5]),
+    WIRE,
+    ONE_PER_READ[6],
+]
+
+METRICS = (Metric("us", "CPU µs/transaction", higher_is_better=False),)
+
+
+def _case(name: str, transaction: object, min_time: float, *, skip: str | None) -> Case:
+    def run() -> dict[str, float]:
+        check = transaction()  # type: ignore[operator]
+        if check != BODY:
+            raise AssertionError(f"{name}: body delivered wrong ({len(check)} octets)")
+
+        def passes(n: int) -> None:
+            for _ in range(n):
+                transaction()  # type: ignore[operator]
+
+        sample = measure_cpu_throughput(lambda n: n, passes, nbytes=1024, min_time=min_time)
+        return {"us": sample["us"]}
+
+    return Case(name, run, skip=skip, ours=True)
+
+
+def build(quick: bool) -> list[Group]:
+    """One group with the three transaction paths."""
+    min_time = 0.02 if quick else 0.3
+    core_skip = None if CORE_AVAILABLE else CORE_MISSING
+    cases = [
+        _case("server core, one command per read",
+              lambda: server_transaction(ONE_PER_READ), min_time, skip=core_skip),
+        _case("server core, pipelined",
+              lambda: server_transaction(PIPELINED), min_time, skip=core_skip),
+        _case("client core + server core", lambda: client_server_transaction(BODY), min_time,
+              skip=core_skip or (None if CLIENT_PAIR_AVAILABLE else CLIENT_PAIR_MISSING)),
+    ]
+    return [Group(
+        section="commands",
+        key="commands-transaction",
+        title="Command path: EHLO, MAIL, 2 x RCPT, DATA (1 KiB), QUIT on a fresh connection",
+        metrics=METRICS,
+        cases=cases,
+        baselines=("server core, one command per read",),
+        params={"body_octets": len(BODY)},
+    )]

@@ -1,0 +1,96 @@
+"""A client run for the end-to-end client benchmarks, as a child process.
+
+``python -m benchmarks.send KIND --port PORT --count N --size OCTETS`` connects once to
+127.0.0.1:PORT, sends N messages of about OCTETS octets over that one connection, quits, and
+prints ``{"wall": seconds, "cpu": seconds}`` measured inside the process around the sending only
+(interpreter start-up and imports excluded). KIND is a peer client (``smtplib``, ``aiosmtplib``)
+or one of ours (see :data:`KINDS`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable
+
+from .bodies import realistic_body
+
+__all__ = ["KINDS", "OUR_KINDS", "client_missing", "main", "make_message"]
+
+SENDER = "sender@client.example"
+RECIPIENT = "rcpt@bench.example"
+
+
+def make_message(size: int) -> bytes:
+    """An RFC 5322 message of ``size`` octets (header fields plus a realistic body)."""
+    header = (
+        f"From: <{SENDER}>\r\nTo: <{RECIPIENT}>\r\nSubject: benchmark\r\n"
+        "Date: Sun, 29 Nov 2026 12:00:00 +0000\r\nMessage-ID: <bench@client.example>\r\n\r\n"
+    ).encode()
+    return header + realistic_body(max(2, size - len(header)))
+
+
+def send_smtplib(port: int, message: bytes, count: int) -> None:
+    """Python's smtplib: one ``sendmail`` per message (smtplib never pipelines)."""
+    import smtplib  # noqa: PLC0415
+
+    with smtplib.SMTP("127.0.0.1", port, local_hostname="client.example") as client:
+        for _ in range(count):
+            client.sendmail(SENDER, [RECIPIENT], message)
+
+
+def send_aiosmtplib(port: int, message: bytes, count: int) -> None:
+    """aiosmtplib: one ``sendmail`` per message over one connection."""
+    import asyncio  # noqa: PLC0415
+
+    import aiosmtplib  # noqa: PLC0415
+
+    async def run() -> None:
+        client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, start_tls=False,
+                                 local_hostname="client.example")
+        await client.connect()
+        for _ in range(count):
+            await client.sendmail(SENDER, [RECIPIENT], message)
+        await client.quit()
+
+    asyncio.run(run())
+
+
+#: KIND -> function(port, message, count).
+KINDS: dict[str, Callable[[int, bytes, int], None]] = {
+    "smtplib": send_smtplib,
+    "aiosmtplib": send_aiosmtplib,
+}
+
+#: Our clients, as KIND -> the name shown in the tables.
+OUR_KINDS: dict[str, str] = {
+    "esmtp-async": "esmtp async client",
+    "esmtp-sync": "esmtp sync client",
+}
+
+
+def client_missing(kind: str) -> str | None:
+    """Why client KIND cannot run here (not written yet), or None."""
+    if kind not in KINDS:
+        return f"client {kind!r} not available yet"
+    return None
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.send")
+    parser.add_argument("kind", choices=sorted(KINDS))
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--count", type=int, required=True)
+    parser.add_argument("--size", type=int, required=True)
+    args = parser.parse_args(argv)
+    message = make_message(args.size)
+    wall, cpu = time.perf_counter(), time.process_time()
+    KINDS[args.kind](args.port, message, args.count)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    sys.stdout.write(json.dumps({"wall": wall, "cpu": cpu, "octets": len(message)}) + "\n")
+
+
+if __name__ == "__main__":
+    main()
