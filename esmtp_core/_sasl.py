@@ -106,8 +106,9 @@ class SaslContext:
     #: The AUTH mechanisms the server advertised in its EHLO reply, when known (server side: what
     #: it offered; client side: what it saw). SCRAM uses it for the RFC 5802 §6 channel-binding
     #: flag: a client that can bind says "y" only when no ``-PLUS`` name was advertised, and a
-    #: server that advertised one treats "y" as a downgrade attack. None: assume a ``-PLUS`` name
-    #: is advertised exactly when :attr:`channel_binding` is set.
+    #: server that advertised one treats "y" as a downgrade attack. None (unknown): the server
+    #: assumes it advertised a ``-PLUS`` name exactly when :attr:`channel_binding` is set; the
+    #: client assumes none was advertised (it would otherwise have chosen it) and says "y".
     advertised_mechanisms: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:

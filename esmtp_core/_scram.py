@@ -221,13 +221,14 @@ def scram_secrets_from_password(
     )
 
 
-def _plus_advertised(context: SaslContext) -> bool:
+def _plus_advertised(context: SaslContext, *, unknown: bool) -> bool:
     """Whether the server advertised a ``-PLUS`` mechanism (see
-    :attr:`SaslContext.advertised_mechanisms`); only meaningful with channel binding data."""
+    :attr:`SaslContext.advertised_mechanisms`; ``unknown`` when the context does not say); only
+    meaningful with channel binding data."""
     if context.channel_binding is None:
         return False
     if context.advertised_mechanisms is None:
-        return True
+        return unknown
     return any(name.upper().endswith("-PLUS") for name in context.advertised_mechanisms)
 
 
@@ -347,7 +348,7 @@ class ScramServer(ServerMechanism):
         elif header.flag == "p":
             # Binding requested under a mechanism name that does not bind.
             return self._fail()
-        elif header.flag == "y" and _plus_advertised(self.context):
+        elif header.flag == "y" and _plus_advertised(self.context, unknown=True):
             # RFC 5802 §6: the client can bind but saw no -PLUS offer although we made one, so
             # someone stripped it from our EHLO reply: a downgrade attack.
             return self._fail()
@@ -495,7 +496,9 @@ class ScramClient(ClientMechanism):
             # RFC 5802 §6: "y" tells the server we could have bound but saw no -PLUS offer, so
             # that a server which did offer one detects the stripped offer; "n" when we cannot
             # bind, or when a -PLUS name was advertised and we chose not to use it.
-            flag = "y" if binding is not None and not _plus_advertised(self.context) else "n"
+            # Not knowing what was advertised, assume no -PLUS name (else we would have picked it).
+            plus_seen = _plus_advertised(self.context, unknown=False)
+            flag = "y" if binding is not None and not plus_seen else "n"
         authzid = self.credentials.authzid
         nonce = self.context.make_nonce()
         if not _NONCE_RE.match(nonce):
