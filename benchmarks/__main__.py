@@ -24,6 +24,7 @@ from .goals import GOALS
 from .harness import (
     Group,
     GroupResult,
+    extract_notes,
     git_commit,
     machine_description,
     render_markdown,
@@ -120,7 +121,9 @@ def main(argv: list[str] | None = None) -> int:
         verdict, measured = goal.evaluate(results)
         print(f"goal: {goal.text}: {measured} -> {verdict}")
     if args.write_results_md:
-        (HERE / "RESULTS.md").write_text(render_markdown(results, goals, meta) + "\n")
+        target = HERE / "RESULTS.md"
+        notes = extract_notes(target.read_text()) if target.exists() else ""
+        target.write_text(render_markdown(results, goals, meta, notes) + "\n")
         log(f"wrote {HERE / 'RESULTS.md'}")
     log(f"wrote {json_path} and {md_path} in {meta['seconds']:.0f} s")
     return 0 if results else 1

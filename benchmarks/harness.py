@@ -308,10 +308,23 @@ def render_text(result: GroupResult) -> str:
     return "\n".join(lines)
 
 
+NOTES_START = "<!-- notes: hand-written, kept when RESULTS.md is regenerated -->"
+NOTES_END = "<!-- /notes -->"
+
+
+def extract_notes(markdown: str) -> str:
+    """The hand-written block (between the notes markers, markers included) of a report."""
+    start, end = markdown.find(NOTES_START), markdown.find(NOTES_END)
+    if start < 0 or end < start:
+        return ""
+    return markdown[start : end + len(NOTES_END)]
+
+
 def render_markdown(
-    results: Sequence[GroupResult], goals: Sequence[Goal], meta: dict[str, Any]
+    results: Sequence[GroupResult], goals: Sequence[Goal], meta: dict[str, Any], notes: str = ""
 ) -> str:
-    """The Markdown report: goals first, then one table per group, then the machine."""
+    """The Markdown report: how it was measured, hand-written ``notes`` (analysis, profiles)
+    if any, the goals, one table per group, then the machine."""
     out = ["# esmtp-core benchmark results", ""]
     out.append(f"Run on {meta['date']} with `{meta['command']}` "
                f"({'quick smoke run' if meta['quick'] else 'full run'}, "
@@ -321,8 +334,13 @@ def render_markdown(
     out.append("Each cell is the median over rounds with (min-max). Ratios are paired per round "
                "(our value divided by the baseline's value in the same round), then summarised. "
                "`*` marks our code. Higher is better for rates; lower is better for CPU and "
-               "memory.")
+               "memory. Core rates are octets of body per CPU second of this process; end-to-end "
+               "rates are wall-clock, with every program on the same machine. The machine is "
+               "shared: the load averages at the start and end of the run are under Machine.")
     out.append("")
+    if notes:
+        out.append(notes)
+        out.append("")
     if goals:
         out.append("## Goals of issue 6")
         out.append("")

@@ -13,12 +13,15 @@ so what is measured is the SMTP machinery itself.
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.util
 import json
 import os
 import resource
 import sys
 import threading
 from collections.abc import Callable
+from typing import Any
 
 __all__ = ["KINDS", "OUR_KINDS", "kind_missing", "main"]
 
@@ -63,10 +66,124 @@ def serve_aiosmtpd(max_size: int) -> None:
 
 
 #: KIND -> function(max_size) that serves forever.
+def _config(max_size: int) -> Any:
+    from esmtp_core import ServerConfig  # noqa: PLC0415
+
+    # The strict defaults (bare LF/CR rejected, line limits), only the size limit raised.
+    return ServerConfig(hostname="bench.example", max_message_size=max_size)
+
+
+def _async_discard() -> Any:
+    """A streaming AsyncHandler that accepts everything and drops every body chunk."""
+    from transports.handler import AsyncHandler, Envelope, Session  # noqa: PLC0415
+
+    class Discard(AsyncHandler):
+        async def message_start(self, session: Session, envelope: Envelope) -> None:
+            return None
+
+        async def message_data(self, session: Session, envelope: Envelope, data: bytes) -> None:
+            return None
+
+        async def message_end(self, session: Session, envelope: Envelope) -> None:
+            return None
+
+    return Discard()
+
+
+def _sync_discard() -> Any:
+    """The synchronous twin of :func:`_async_discard` (for the thread and socket adapters)."""
+    from transports.handler import Envelope, Handler, Session  # noqa: PLC0415
+
+    class Discard(Handler):
+        def message_start(self, session: Session, envelope: Envelope) -> None:
+            return None
+
+        def message_data(self, session: Session, envelope: Envelope, data: bytes) -> None:
+            return None
+
+        def message_end(self, session: Session, envelope: Envelope) -> None:
+            return None
+
+    return Discard()
+
+
+def serve_asyncio(max_size: int) -> None:
+    """Our asyncio adapter with a discarding streaming handler."""
+    import asyncio  # noqa: PLC0415
+
+    from transports.asyncio import Server  # noqa: PLC0415
+
+    async def run() -> None:
+        server = Server(_async_discard(), host="127.0.0.1", port=0, config=_config(max_size))
+        await server.start()
+        _ready(server.address[1])
+        await server.serve_forever()
+
+    asyncio.run(run())
+
+
+def _serve_anyio(max_size: int, backend: str) -> None:
+    import anyio  # noqa: PLC0415
+
+    from transports.anyio import Server  # noqa: PLC0415
+
+    async def run() -> None:
+        server = Server(_async_discard(), host="127.0.0.1", port=0, config=_config(max_size))
+        await server.start()
+        _ready(server.address[1])
+        await server.serve_forever()
+
+    anyio.run(run, backend=backend)
+
+
+def serve_anyio_asyncio(max_size: int) -> None:
+    """Our anyio adapter on the asyncio backend."""
+    _serve_anyio(max_size, "asyncio")
+
+
+def serve_anyio_trio(max_size: int) -> None:
+    """Our anyio adapter on the trio backend."""
+    _serve_anyio(max_size, "trio")
+
+
+def _serve_sync(max_size: int, module: str) -> None:
+    import importlib  # noqa: PLC0415
+
+    server_class = importlib.import_module(module).Server
+    server = server_class(_sync_discard(), host="127.0.0.1", port=0, config=_config(max_size))
+    server.start()
+    _ready(server.address[1])
+    server.serve_forever()
+
+
+def serve_threads(max_size: int) -> None:
+    """Our thread-per-connection adapter."""
+    _serve_sync(max_size, "transports.threads")
+
+
+def serve_sockets(max_size: int) -> None:
+    """Our selectors-based plain-socket adapter."""
+    _serve_sync(max_size, "transports.sockets")
+
+
 # Peers and adapters are imported inside their function (noqa PLC0415): each child process
 # loads only what it serves, so the RSS baseline of one is not inflated by the others.
 KINDS: dict[str, Callable[[int], None]] = {
     "aiosmtpd": serve_aiosmtpd,
+    "asyncio": serve_asyncio,
+    "anyio-asyncio": serve_anyio_asyncio,
+    "anyio-trio": serve_anyio_trio,
+    "threads": serve_threads,
+    "sockets": serve_sockets,
+}
+
+#: The module each of our kinds needs (a kind whose module is not there yet is skipped).
+_MODULES = {
+    "asyncio": "transports.asyncio",
+    "anyio-asyncio": "transports.anyio",
+    "anyio-trio": "transports.anyio",
+    "threads": "transports.threads",
+    "sockets": "transports.sockets",
 }
 
 #: Our adapters, as KIND -> the name shown in the tables.
@@ -81,8 +198,15 @@ OUR_KINDS: dict[str, str] = {
 
 def kind_missing(kind: str) -> str | None:
     """Why server KIND cannot run here (its adapter is not written yet), or None."""
-    if kind not in KINDS:
-        return f"adapter {kind!r} not available yet"
+    module = _MODULES.get(kind)
+    if module is None:
+        return None if kind in KINDS else f"unknown server {kind!r}"
+    try:  # importing in the parent costs little and catches a half-written adapter early
+        importlib.import_module(module)
+    except Exception as exc:
+        return f"{module} not importable yet ({type(exc).__name__}: {exc})"[:120]
+    if kind == "anyio-trio" and importlib.util.find_spec("trio") is None:
+        return "trio is not installed"
     return None
 
 
