@@ -1,0 +1,92 @@
+"""Streaming encoders for message bodies sent by the client (RFC 5321 §4.5.2, RFC 3030).
+
+:class:`DotStuffer` prepares a body for DATA:
+
+* every bare LF and bare CR becomes CRLF, so no bare line ending ever reaches the wire (a
+  receiving MTA may read them differently; SMTP smuggling, 2023);
+* a ``.`` at the start of a line is doubled (RFC 5321 §4.5.2 transparency);
+* a final CRLF is added when the body does not end with one, then the ``.CRLF`` terminator.
+
+:class:`LineEndingNormalizer` does the first step only, for BDAT chunks of a message that is not
+``BODY=BINARYMIME`` (RFC 3030 §3: such content is still in canonical CRLF form).
+
+Both are the client's hot path, so they work on whole buffers with ``bytes.replace`` (C loops),
+never per line in Python, and keep only two bits of state between chunks: whether the output so
+far ends at a line start, and whether the input ended with a CR whose partner (a possible LF) is
+still to come. Output is produced as soon as input arrives, except that one trailing CR.
+"""
+
+from __future__ import annotations
+
+__all__ = ["DotStuffer", "LineEndingNormalizer", "normalize_line_endings"]
+
+
+def normalize_line_endings(data: bytes) -> bytes:
+    """Turn CRLF, bare CR and bare LF into CRLF (whole buffer, no state)."""
+    crlf = data.count(b"\r\n")
+    if crlf == data.count(b"\n") and crlf == data.count(b"\r"):
+        return data  # already canonical: the common case costs three counting passes
+    # Three C-level passes: CRLF -> LF, lone CR -> LF, then every LF -> CRLF.
+    return data.replace(b"\r\n", b"\n").replace(b"\r", b"\n").replace(b"\n", b"\r\n")
+
+
+class LineEndingNormalizer:
+    """Streaming CRLF normalisation: ``feed()`` chunks, then ``end()`` once."""
+
+    def __init__(self) -> None:
+        self._pending_cr = False
+
+    def feed(self, data: bytes) -> bytes:
+        """Normalise a chunk; a trailing CR is held back until the next chunk shows whether an
+        LF follows it."""
+        if self._pending_cr:
+            data = b"\r" + data
+            self._pending_cr = False
+        if data.endswith(b"\r"):
+            data = data[:-1]
+            self._pending_cr = True
+        return normalize_line_endings(data)
+
+    def end(self) -> bytes:
+        """Whatever was held back (a final bare CR becomes CRLF)."""
+        if self._pending_cr:
+            self._pending_cr = False
+            return b"\r\n"
+        return b""
+
+
+class DotStuffer:
+    """Streaming DATA encoder: ``feed()`` body chunks, then ``end()`` for the terminator.
+
+    ``feed(b"")`` is allowed and returns ``b""``. The concatenated output of every call is the
+    complete DATA payload up to and including ``CRLF . CRLF``.
+    """
+
+    def __init__(self) -> None:
+        self._normalizer = LineEndingNormalizer()
+        # The output so far ends at the start of a line (true at the start of the body).
+        self._at_line_start = True
+        self._ended = False
+
+    def feed(self, data: bytes) -> bytes:
+        """Encode one chunk of the body."""
+        if self._ended:
+            raise ValueError("DotStuffer.feed() after end()")
+        data = self._normalizer.feed(bytes(data))
+        if not data:
+            return b""
+        data = data.replace(b"\r\n.", b"\r\n..")
+        if self._at_line_start and data[:1] == b".":
+            data = b"." + data
+        self._at_line_start = data.endswith(b"\n")
+        return data
+
+    def end(self) -> bytes:
+        """The end of the body: a held-back CR, a missing final CRLF, then ``.CRLF``."""
+        if self._ended:
+            raise ValueError("DotStuffer.end() called twice")
+        self._ended = True
+        tail = self._normalizer.end()
+        if tail:
+            return tail + b".\r\n"
+        return b".\r\n" if self._at_line_start else b"\r\n.\r\n"
