@@ -34,9 +34,9 @@ def test_everything_known_is_typed() -> None:
     assert caps.size == 10240000
     assert caps.size_limit == 10240000
     assert caps.auth_mechanisms == ("PLAIN", "LOGIN", "SCRAM-SHA-256")
-    assert caps.pipelining and caps.chunking and caps.binarymime and caps.eightbitmime
-    assert caps.smtputf8 and caps.dsn and caps.starttls and caps.enhanced_status_codes
-    assert caps.requiretls
+    flags = ("pipelining", "chunking", "binarymime", "eightbitmime", "smtputf8", "dsn")
+    flags += ("starttls", "enhanced_status_codes", "requiretls")
+    assert all(getattr(caps, flag) for flag in flags)
 
 
 def test_unknown_keywords_are_kept_with_parameters() -> None:
