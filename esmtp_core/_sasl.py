@@ -29,6 +29,15 @@ query event                mechanisms                                    answer
 =========================  ============================================  =======================
 
 Unknown users and wrong passwords give the same ``535 5.7.8`` so a client cannot tell them apart.
+
+PLAIN and LOGIN live here; CRAM-MD5 (``_cram_md5``), SCRAM-SHA-1/-256 and their ``-PLUS``
+variants (``_scram``), XOAUTH2 and OAUTHBEARER (``_oauth``) live in their own modules, which
+register themselves when this module is imported. :func:`select_client_mechanism` picks the
+client's mechanism from what the server offered (:data:`DEFAULT_CLIENT_PREFERENCE`).
+
+PLAIN and LOGIN hand the application the user name and password exactly as received; an
+application that compares internationalised names or passwords should prepare both sides with
+:func:`~esmtp_core.saslprep` (RFC 4616 §2 recommends it). SCRAM prepares them itself.
 """
 
 from __future__ import annotations
