@@ -1,0 +1,77 @@
+"""Fixtures for the interop tests: a test CA, scratch directories, a shared Postfix on hold.
+
+``@pytest.mark.needs("swaks", ...)`` names the programs a test runs; a missing one skips the test
+with the reason (or fails it in CI, where issue 8 forbids skipping).
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .peers import (
+    PeerUnavailable,
+    PostfixInstance,
+    TestPKI,
+    in_ci,
+    make_pki,
+    make_workdir,
+    need_program,
+    postfix_instance,
+    skip_or_fail,
+)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "needs(*programs): third-party programs the test runs")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Report a test that hit :class:`PeerUnavailable` as skipped (outside CI) with the reason."""
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()  # type: ignore[attr-defined]
+    if call.excinfo is not None and call.excinfo.errisinstance(PeerUnavailable) and not in_ci():
+        report.outcome = "skipped"
+        report.longrepr = (str(item.path), item.location[1] or 0, f"Skipped: {call.excinfo.value}")
+
+
+@pytest.fixture(autouse=True)
+def _needed_programs(request: pytest.FixtureRequest) -> None:
+    for marker in request.node.iter_markers("needs"):
+        for program in marker.args:
+            need_program(program)
+
+
+@pytest.fixture
+def work() -> Iterator[Path]:
+    """A scratch directory other users can read (Postfix and smtp-sink run as ``postfix``)."""
+    path = make_workdir()
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pki() -> Iterator[TestPKI]:
+    """One CA and server certificate (localhost, 127.0.0.1, mx.test) for the whole session."""
+    path = make_workdir("esmtp-pki-")
+    yield make_pki(path)
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postfix_hold(pki: TestPKI) -> Iterator[PostfixInstance]:
+    """A Postfix smtpd (STARTTLS, SMTPUTF8, CHUNKING, DSN) that puts every message on hold.
+
+    Shared by the session to pay Postfix's ~2 s start once; tests tell their messages apart by
+    a unique envelope sender.
+    """
+    try:
+        need_program("postfix")
+        with postfix_instance(mode="hold", pki=pki, hostname="postfix-hold.test") as instance:
+            yield instance
+    except PeerUnavailable as exc:
+        skip_or_fail(str(exc))
