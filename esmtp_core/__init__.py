@@ -59,6 +59,20 @@ from ._events import (
 )
 
 # --- client side (section owned by the client core) ---
+from ._capabilities import Capabilities
+from ._client import ClientConnection
+from ._client_events import (
+    AuthResult,
+    ClientEvent,
+    CommandReply,
+    DataReply,
+    EhloReply,
+    Greeting,
+    SessionEnded,
+    StartTLSReply,
+    TransactionResult,
+)
+from ._client_state import ClientState
 
 __all__ = [
     "CLIENT_MECHANISMS",
@@ -68,22 +82,31 @@ __all__ = [
     "SERVER_MECHANISMS",
     "AuthPasswordCheck",
     "AuthQuery",
+    "AuthResult",
     "AuthSecretLookup",
     "AuthTokenCheck",
     "Authenticated",
     "BareLineEndingPolicy",
     "BodyChunk",
     "BodyType",
+    "Capabilities",
     "ChannelBinding",
     "ClientConfig",
+    "ClientConnection",
     "ClientCredentials",
+    "ClientEvent",
     "ClientMechanism",
+    "ClientState",
+    "CommandReply",
     "ConnectionClosed",
+    "DataReply",
     "DsnNotify",
     "DsnReturn",
+    "EhloReply",
     "EndOfMessage",
     "Event",
     "Expand",
+    "Greeting",
     "Hello",
     "LocalProtocolError",
     "MailFrom",
@@ -105,7 +128,10 @@ __all__ = [
     "Sentinel",
     "ServerConfig",
     "ServerMechanism",
+    "SessionEnded",
     "StartTLS",
+    "StartTLSReply",
+    "TransactionResult",
     "UnknownCommand",
     "Verify",
     "saslprep",

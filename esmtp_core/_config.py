@@ -139,9 +139,18 @@ class ClientConfig:
     max_reply_line_length: int = 4096
     #: Most lines in one multi-line reply (EHLO replies are the longest in practice).
     max_reply_lines: int = 200
+    #: Send HELO by itself when EHLO is refused with 500/502/504/550 (RFC 5321 §3.2).
+    helo_fallback: bool = True
+    #: SASL mechanisms in order of preference for ``auth()`` without a mechanism: the first one
+    #: the server offered, ``CLIENT_MECHANISMS`` implements and the credentials allow wins.
+    #: None: ``DEFAULT_CLIENT_PREFERENCE`` (bearer tokens, then SCRAM-*-PLUS > SCRAM > CRAM-MD5 >
+    #: PLAIN > LOGIN).
+    auth_preference: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         for name in ("bdat_chunk_size", "max_reply_line_length", "max_reply_lines"):
             _check_positive(name, getattr(self, name))
+        if self.max_reply_line_length < 512:
+            raise ValueError("max_reply_line_length must be at least 512 (RFC 5321 §4.5.3.1.5)")
         if not self.local_hostname or any(c in self.local_hostname for c in " \r\n"):
             raise ValueError(f"bad local_hostname {self.local_hostname!r}")

@@ -1,0 +1,917 @@
+"""The sans-I/O ESMTP client: :class:`ClientConnection` (RFC 5321, 2920, 3030, 3207, 4954, 2033).
+
+Usage (the pattern every adapter follows)::
+
+    conn = ClientConnection(ClientConfig(local_hostname="client.example"))
+    while True:
+        sock.sendall(conn.data_to_send())       # always flush before waiting for the server
+        event = conn.next_event()
+        if event is NEED_DATA:
+            conn.receive_data(sock.recv(65536))  # b"" when the server closed
+            continue
+        ...                                      # Greeting -> conn.ehlo(); EhloReply -> ...
+
+Commands are methods (``ehlo()``, ``mail()``, ``send_message()``, ...) that validate their
+arguments against the protocol state and the server's capabilities, raise
+:class:`~esmtp_core.LocalProtocolError` when the command must not be sent, and queue the bytes.
+``data_to_send()`` hands out what may leave now: with PIPELINING (RFC 2920) a whole group, without
+it one command at a time — the core holds the rest until the replies arrive, so the embedding code
+can queue a whole transaction and just keep flushing. Replies come back as events, matched to the
+commands in order; see :mod:`esmtp_core._client_events`.
+
+Some bytes are produced by the core itself in reaction to replies, which is why ``data_to_send()``
+must be flushed after every ``next_event()``: HELO after a refused EHLO, the lone ``.`` when DATA
+got 354 although every RCPT failed (RFC 2920 §3.1), SASL responses, RSET after a failed
+transaction, and DATA bodies held until the 354.
+
+Decisions where the RFCs leave room:
+
+* An unsolicited ``421`` (a server timing out an idle session) ends the session with
+  :class:`SessionEnded`; any other reply nobody asked for is a :class:`RemoteProtocolError`.
+* A transaction started with :meth:`start_transaction` that fails half-way (MAIL refused, every
+  RCPT refused, DATA or a BDAT refused) sends nothing more of itself; when the server may still
+  hold its state the core sends ``RSET`` and swallows the reply. Later body data is discarded.
+* BDAT is used whenever CHUNKING is offered (no dot-stuffing, exact bytes). A BDAT body that is not
+  ``BODY=BINARYMIME`` is still CRLF-normalised (RFC 3030 §3: it must be canonical) but gets no
+  final CRLF; a ``BINARYMIME`` body is sent byte for byte.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+from collections import deque
+from collections.abc import Sequence
+
+from ._capabilities import Capabilities, parse_capabilities
+from ._client_commands import build_line, build_mail, build_rcpt, check_text, needs_smtputf8
+from ._client_events import (
+    AuthResult,
+    ClientEvent,
+    CommandReply,
+    DataReply,
+    EhloReply,
+    Greeting,
+    SessionEnded,
+    StartTLSReply,
+    TransactionResult,
+)
+from ._client_state import ClientState, Command, Kind, Transaction
+from ._config import ClientConfig
+from ._errors import LocalProtocolError, RemoteProtocolError
+from ._params import BodyType, MailParams, RcptParams
+from ._replies import ReplyParser
+from ._reply import Reply
+from ._sasl import (
+    CLIENT_MECHANISMS,
+    DEFAULT_CLIENT_PREFERENCE,
+    ChannelBinding,
+    ClientCredentials,
+    ClientMechanism,
+    SaslContext,
+    SaslError,
+    select_client_mechanism,
+)
+from ._sentinels import NEED_DATA, PAUSED, Sentinel
+from ._stuffing import DotStuffer, LineEndingNormalizer, normalize_line_endings
+
+__all__ = ["ClientConnection", "ClientState"]
+
+# RFC 5321 §3.2: fall back to HELO when EHLO gets one of these.
+_EHLO_REFUSED = frozenset({500, 502, 504, 550})
+_EMPTY = Capabilities()
+
+
+class ClientConnection:
+    """The client side of one SMTP/LMTP session, as a state machine without I/O.
+
+    See the module documentation for the driving loop. Public state: :attr:`state`,
+    :attr:`capabilities`, :attr:`tls_active`, :attr:`authenticated`, :attr:`closed`,
+    :attr:`body_backlog`, :attr:`pipelining`.
+    """
+
+    def __init__(self, config: ClientConfig | None = None) -> None:
+        self.config = config or ClientConfig()
+        self._parser = ReplyParser(
+            max_line_length=self.config.max_reply_line_length,
+            max_lines=self.config.max_reply_lines,
+        )
+        self._events: deque[ClientEvent] = deque()
+        self._outbox: deque[Command] = deque()
+        self._inflight: deque[Command] = deque([Command(Kind.GREETING, "")])
+        self._send = bytearray()
+        #: A command whose outcome decides what may follow (greeting, hello, STARTTLS, AUTH,
+        #: QUIT): nothing else may be issued until its reply was processed.
+        self._blocking: Command | None = self._inflight[0]
+        self._greeted = False
+        self._hello_done = False
+        self._caps: Capabilities | None = None
+        self._txn: Transaction | None = None
+        self._open: list[Transaction] = []
+        self._tls_active = self.config.tls_on_connect
+        self._tls_pending = False
+        self._channel_binding: ChannelBinding | None = None
+        self._authenticated: str | None = None
+        self._eof = False
+        self._ended: SessionEnded | None = None
+        self._error: RemoteProtocolError | None = None
+
+    # --- public state ---------------------------------------------------------------------------
+
+    @property
+    def state(self) -> ClientState:
+        """The session state as seen from the commands issued so far (see :class:`ClientState`)."""
+        if self._ended is not None or self._error is not None:
+            return ClientState.CLOSED
+        if self._tls_pending:
+            return ClientState.TLS_PENDING
+        if not self._greeted:
+            return ClientState.CONNECTED
+        if not self._hello_done:
+            return ClientState.GREETED
+        txn = self._txn
+        if txn is None or txn.failed:
+            return ClientState.READY
+        return ClientState.BODY if txn.body_open else ClientState.TRANSACTION
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """What the server offered in its last EHLO/LHLO reply (empty before, or after HELO)."""
+        return self._caps or _EMPTY
+
+    @property
+    def pipelining(self) -> bool:
+        """Commands are pipelined (the server offered PIPELINING and the config allows it)."""
+        return self.capabilities.pipelining and self.config.use_pipelining
+
+    @property
+    def tls_active(self) -> bool:
+        """TLS is up (implicit TLS, or STARTTLS followed by ``tls_started()``)."""
+        return self._tls_active
+
+    @property
+    def authenticated(self) -> str | None:
+        """The SASL mechanism of a successful AUTH in this session, else ``None``."""
+        return self._authenticated
+
+    @property
+    def closed(self) -> bool:
+        """The session is over: flush ``data_to_send()`` and close the connection."""
+        return self.state is ClientState.CLOSED
+
+    @property
+    def in_transaction(self) -> bool:
+        """A MAIL transaction has commands issued and replies outstanding."""
+        txn = self._txn
+        return any(not t.finished for t in self._open) or (txn is not None and not txn.failed)
+
+    @property
+    def body_backlog(self) -> int:
+        """Body octets (BDAT command lines included) the core holds because the server must
+        answer first (DATA waits for 354;
+        BDAT without PIPELINING waits for each chunk's 250). An adapter streaming a large body
+        reads replies (``next_event()``) while this is above its buffer limit; see
+        :meth:`send_body`."""
+        held = sum(len(cmd.payload) for cmd in self._outbox if cmd.kind is Kind.BDAT)
+        return held + sum(len(txn.held) + len(txn.chunk) for txn in self._open)
+
+    # --- I/O ------------------------------------------------------------------------------------
+
+    def receive_data(self, data: bytes) -> None:
+        """Feed bytes received from the server; ``b""`` means it closed the connection.
+
+        Bytes arriving between the ``220`` to STARTTLS and ``tls_started()`` are plaintext the
+        server (or an attacker) sent before TLS: they are discarded (RFC 3207 §5).
+        """
+        if not data:
+            self._eof = True
+            return
+        if self._eof:
+            raise LocalProtocolError("receive_data() after the end of the stream")
+        if self._tls_pending:
+            return
+        self._parser.feed(bytes(data))
+
+    def data_to_send(self) -> bytes:
+        """The bytes to write to the server now (possibly empty); call after every method call and
+        every ``next_event()``."""
+        if self._error is not None:
+            return b""
+        self._release()
+        out = bytes(self._send)
+        self._send.clear()
+        return out
+
+    def next_event(self) -> ClientEvent | Sentinel:
+        """The next event, ``NEED_DATA`` (receive more bytes), or ``PAUSED`` (STARTTLS: waiting
+        for ``tls_started()``). After the session ended, :class:`SessionEnded` every time.
+
+        Raises :class:`RemoteProtocolError` when the server broke the protocol; the connection is
+        then unusable (every later call raises the same error).
+        """
+        if self._error is not None:
+            raise self._error
+        try:
+            while not self._events:
+                if self._ended is not None:
+                    return self._ended
+                if self._tls_pending:
+                    return PAUSED
+                reply = self._parser.next_reply()
+                if reply is None:
+                    if not self._eof:
+                        return NEED_DATA
+                    self._end(None)
+                    continue
+                self._on_reply(reply)
+        except RemoteProtocolError as exc:
+            self._error = exc
+            raise
+        return self._events.popleft()
+
+    # --- session commands -----------------------------------------------------------------------
+
+    def ehlo(self) -> None:
+        """Send EHLO (RFC 5321 §4.1.1.1); :class:`EhloReply` follows. Not in LMTP mode."""
+        if self.config.lmtp:
+            raise LocalProtocolError("LMTP uses LHLO, not EHLO (RFC 2033 §4.1)")
+        self._hello("EHLO")
+
+    def helo(self) -> None:
+        """Send HELO: no extensions at all. Not in LMTP mode."""
+        if self.config.lmtp:
+            raise LocalProtocolError("LMTP uses LHLO, not HELO (RFC 2033 §4.1)")
+        self._hello("HELO")
+
+    def lhlo(self) -> None:
+        """Send LHLO (RFC 2033 §4.1); LMTP mode only."""
+        if not self.config.lmtp:
+            raise LocalProtocolError("LHLO is for LMTP (ClientConfig(lmtp=True))")
+        self._hello("LHLO")
+
+    def hello(self) -> None:
+        """EHLO, or LHLO in LMTP mode."""
+        self._hello("LHLO" if self.config.lmtp else "EHLO")
+
+    def _hello(self, verb: str) -> None:
+        self._require(ClientState.GREETED, ClientState.READY)
+        self._queue(Command(Kind.HELLO, verb, build_line(verb, self.config.local_hostname)))
+
+    def starttls(self) -> None:
+        """Send STARTTLS (RFC 3207); :class:`StartTLSReply` follows. Needs the server to offer it,
+        no TLS yet, and no transaction open."""
+        self._require(ClientState.READY)
+        if self._tls_active:
+            raise LocalProtocolError("TLS is already active")
+        if not self.capabilities.starttls:
+            raise LocalProtocolError("the server did not offer STARTTLS")
+        self._queue(Command(Kind.STARTTLS, "STARTTLS", b"STARTTLS\r\n"))
+
+    def tls_started(self, channel_binding: ChannelBinding | None = None) -> None:
+        """The transport finished the TLS handshake after :class:`StartTLSReply` said ready.
+
+        The session returns to its start (RFC 3207 §4.2): capabilities are forgotten and EHLO must
+        be sent again. ``channel_binding`` feeds the ``-PLUS`` SASL mechanisms.
+        """
+        if not self._tls_pending:
+            raise LocalProtocolError("tls_started() without a STARTTLS accepted by the server")
+        self._tls_pending = False
+        self._tls_active = True
+        self._channel_binding = channel_binding
+        self._hello_done = False
+        self._caps = None
+        self._authenticated = None
+        self._parser.discard()
+
+    def auth(self, credentials: ClientCredentials, mechanism: str | None = None) -> None:
+        """Authenticate (RFC 4954); :class:`AuthResult` follows.
+
+        Without ``mechanism`` the strongest one is chosen: the first of
+        ``ClientConfig.auth_preference`` that the server offered, :data:`CLIENT_MECHANISMS`
+        implements and ``credentials`` allow. Refused (LocalProtocolError) without TLS unless
+        ``ClientConfig.allow_insecure_auth``, when AUTH was not offered, inside a transaction, or
+        after a successful AUTH. The core answers every ``334`` challenge itself; a challenge the
+        mechanism rejects is cancelled with ``*`` and reported in ``AuthResult.error``.
+        """
+        self._require(ClientState.READY)
+        if not self._tls_active and not self.config.allow_insecure_auth:
+            raise LocalProtocolError(
+                "refusing to send credentials without TLS (ClientConfig.allow_insecure_auth)"
+            )
+        if self._authenticated is not None:
+            raise LocalProtocolError("already authenticated (RFC 4954 §4)")
+        offered = self.capabilities.auth_mechanisms
+        if not offered:
+            raise LocalProtocolError("the server did not offer AUTH")
+        context = SaslContext(
+            hostname=self.capabilities.server_name or "localhost",
+            tls_active=self._tls_active,
+            channel_binding=self._channel_binding,
+            advertised_mechanisms=offered,
+        )
+        mech_class: type[ClientMechanism] | None
+        if mechanism is None:
+            preference = self.config.auth_preference or DEFAULT_CLIENT_PREFERENCE
+            mech_class = select_client_mechanism(offered, credentials, context, preference)
+            if mech_class is None:
+                raise LocalProtocolError(f"no usable SASL mechanism among {' '.join(offered)}")
+        else:
+            name = mechanism.upper()
+            if name not in offered:
+                raise LocalProtocolError(f"the server did not offer AUTH {name}")
+            mech_class = CLIENT_MECHANISMS.get(name)
+            if mech_class is None:
+                raise LocalProtocolError(f"no client implementation of SASL {name}")
+        mech = mech_class(credentials, context)
+        initial = mech.initial_response()  # SaslError for unusable credentials propagates
+        line = f"AUTH {mech_class.name}"
+        if initial is not None:
+            # RFC 4954 §4: an empty initial response is sent as "=".
+            line += " " + (base64.b64encode(initial).decode("ascii") if initial else "=")
+        command = Command(Kind.AUTH, "AUTH", line.encode("ascii") + b"\r\n", mech_class.name)
+        command.mechanism = mech
+        self._queue(command)
+
+    def noop(self) -> None:
+        """Send NOOP; :class:`CommandReply` follows."""
+        self._require_session()
+        self._queue(Command(Kind.NOOP, "NOOP", b"NOOP\r\n"))
+
+    def rset(self) -> None:
+        """Send RSET (RFC 5321 §4.1.1.5), abandoning a transaction whose body was not started;
+        :class:`CommandReply` follows. A body in progress cannot be reset: end it or close."""
+        self._require_session()
+        txn = self._txn
+        if txn is not None and txn.body_open:
+            raise LocalProtocolError("cannot RSET in the middle of a message body")
+        if txn is not None and txn.aggregate and not txn.failed:
+            raise LocalProtocolError("cannot RSET a transaction started with start_transaction()")
+        self._txn = None
+        self._queue(Command(Kind.RSET, "RSET", b"RSET\r\n"))
+
+    def vrfy(self, argument: str) -> None:
+        """Send VRFY (RFC 5321 §4.1.1.6); :class:`CommandReply` follows. A non-ASCII argument
+        needs SMTPUTF8 (sent as ``VRFY arg SMTPUTF8``, RFC 6531 §3.7.4.2)."""
+        self._require(ClientState.READY, ClientState.TRANSACTION)
+        check_text(argument, "VRFY argument")
+        if not argument:
+            raise LocalProtocolError("VRFY needs an argument")
+        line = argument
+        if needs_smtputf8(argument):
+            if not (self.capabilities.smtputf8 and self.config.use_smtputf8):
+                raise LocalProtocolError("a non-ASCII VRFY argument needs SMTPUTF8")
+            line += " SMTPUTF8"
+        self._queue(Command(Kind.VRFY, "VRFY", build_line("VRFY", line), argument))
+
+    def quit(self) -> None:
+        """Send QUIT; a :class:`CommandReply` with 221 and then :class:`SessionEnded` follow."""
+        self._require_session()
+        txn = self._txn
+        if txn is not None and txn.body_open:
+            raise LocalProtocolError("cannot QUIT in the middle of a message body")
+        self._txn = None
+        self._queue(Command(Kind.QUIT, "QUIT", b"QUIT\r\n"))
+
+    # --- low-level transaction commands (one event per reply) ----------------------------------
+
+    def mail(self, sender: str, params: MailParams | None = None) -> None:
+        """Send ``MAIL FROM:<sender>`` (``""`` is the null sender ``<>``); :class:`CommandReply`
+        follows. Parameters are checked against the server's offer; a non-ASCII sender sets
+        SMTPUTF8 when offered and is refused otherwise."""
+        self._require(ClientState.READY)
+        params = params or MailParams()
+        if needs_smtputf8(sender) and not params.smtputf8 and self._smtputf8_usable():
+            params = dataclasses.replace(params, smtputf8=True)
+        txn = Transaction(
+            sender=sender, aggregate=False, smtputf8=params.smtputf8, lmtp=self.config.lmtp
+        )
+        line = build_mail(sender, params, self.capabilities)
+        self._txn = txn
+        self._open.append(txn)
+        self._queue(Command(Kind.MAIL, "MAIL", line, sender, txn))
+
+    def rcpt(self, recipient: str, params: RcptParams | None = None) -> None:
+        """Send ``RCPT TO:<recipient>``; :class:`CommandReply` follows."""
+        txn = self._manual_transaction(ClientState.TRANSACTION)
+        line = build_rcpt(
+            recipient, params or RcptParams(), self.capabilities, smtputf8=txn.smtputf8
+        )
+        txn.recipients.append(recipient)
+        self._queue(Command(Kind.RCPT, "RCPT", line, recipient, txn))
+
+    def data(self) -> None:
+        """Send DATA; a :class:`CommandReply` with 354 (or a refusal) follows. Then stream the
+        body with :meth:`send_body` and finish with :meth:`end_body`; :class:`DataReply` follows
+        (one per accepted recipient in LMTP). When no recipient was accepted and the server
+        still says 354, the core sends the lone ``.`` itself (RFC 2920 §3.1) and discards the
+        body."""
+        txn = self._manual_transaction(ClientState.TRANSACTION)
+        txn.body_started = True
+        txn.stuffer = DotStuffer()
+        self._queue(Command(Kind.DATA, "DATA", b"DATA\r\n", "", txn))
+
+    def bdat(self, chunk: bytes, *, last: bool = False) -> None:
+        """Send ``BDAT <len> [LAST]`` with ``chunk`` exactly as given (RFC 3030); needs CHUNKING.
+        A :class:`CommandReply` follows for a non-final chunk, :class:`DataReply` for the last."""
+        txn = self._manual_transaction(ClientState.TRANSACTION, ClientState.BODY)
+        if txn.stuffer is not None:
+            raise LocalProtocolError("BDAT after DATA")
+        if not self.capabilities.chunking:
+            raise LocalProtocolError("the server did not offer CHUNKING")
+        txn.body_started = True
+        txn.use_bdat = True
+        if last:
+            txn.body_ended = True
+            self._txn = None
+        self._queue_bdat(txn, bytes(chunk), last=last)
+
+    # --- the transaction helper (one TransactionResult) ----------------------------------------
+
+    def start_transaction(
+        self,
+        sender: str,
+        recipients: Sequence[str | tuple[str, RcptParams]],
+        *,
+        mail_params: MailParams | None = None,
+        size: int | None = None,
+        eight_bit: bool | None = None,
+        binary: bool = False,
+    ) -> None:
+        """Queue MAIL, every RCPT and DATA (or, with CHUNKING, prepare BDAT), then stream the body
+        with :meth:`send_body` / :meth:`end_body`; one :class:`TransactionResult` follows.
+
+        With PIPELINING, MAIL, the RCPTs and DATA or the first BDAT chunk leave in one flight
+        (RFC 2920, RFC 3030 §4.2); without it, one command at a time, stopping early when MAIL or
+        every RCPT is refused. Parameters added when offered and enabled in the config: ``SIZE``
+        (when ``size`` is given; a size above the server's limit is refused here), ``BODY=
+        8BITMIME`` (unless ``eight_bit`` is False), ``BODY=BINARYMIME`` with ``binary`` (needs
+        CHUNKING and BINARYMIME: the body is then sent byte for byte), ``SMTPUTF8`` when an
+        address needs it. ``mail_params`` supplies the rest (DSN, AUTH=, REQUIRETLS, ...).
+        """
+        self._require(ClientState.READY)
+        if not recipients:
+            raise LocalProtocolError("a transaction needs at least one recipient")
+        caps = self.capabilities
+        config = self.config
+        params = mail_params or MailParams()
+        pairs = [(r, RcptParams()) if isinstance(r, str) else r for r in recipients]
+        use_bdat = caps.chunking and config.use_chunking
+        if binary:
+            if not (use_bdat and caps.binarymime and config.use_binarymime):
+                raise LocalProtocolError("binary body needs CHUNKING and BINARYMIME")
+            params = dataclasses.replace(params, body=BodyType.BINARY_MIME)
+        elif (
+            params.body is None
+            and eight_bit is not False
+            and caps.eightbitmime
+            and config.use_8bitmime
+        ):
+            params = dataclasses.replace(params, body=BodyType.EIGHT_BIT_MIME)
+        if params.body is BodyType.BINARY_MIME:
+            binary = True
+        if size is not None and params.size is None and caps.size is not None and config.use_size:
+            params = dataclasses.replace(params, size=size)
+        limit = caps.size_limit
+        if size is not None and limit is not None and size > limit:
+            raise LocalProtocolError(f"message of {size} octets exceeds the server's SIZE {limit}")
+        addresses = [sender, *(address for address, _ in pairs)]
+        if any(needs_smtputf8(a) for a in addresses) and not params.smtputf8:
+            if not self._smtputf8_usable():
+                raise LocalProtocolError("non-ASCII addresses need SMTPUTF8, not offered")
+            params = dataclasses.replace(params, smtputf8=True)
+        # Build every line first: a refusal must leave nothing half-queued.
+        txn = Transaction(
+            sender=sender,
+            aggregate=True,
+            smtputf8=params.smtputf8,
+            lmtp=config.lmtp,
+            use_bdat=use_bdat,
+            binary=binary,
+            size_limit=limit,
+        )
+        commands = [Command(Kind.MAIL, "MAIL", build_mail(sender, params, caps), sender, txn)]
+        for address, rcpt_params in pairs:
+            line = build_rcpt(address, rcpt_params, caps, smtputf8=params.smtputf8)
+            commands.append(Command(Kind.RCPT, "RCPT", line, address, txn))
+            txn.recipients.append(address)
+        txn.body_started = True
+        self._txn = txn
+        self._open.append(txn)
+        if use_bdat:
+            if not binary:
+                txn.normalizer = LineEndingNormalizer()
+            if self.pipelining:
+                txn.envelope = commands  # queued with the first chunk: one flight
+                return
+        else:
+            txn.stuffer = DotStuffer()
+            commands.append(Command(Kind.DATA, "DATA", b"DATA\r\n", "", txn))
+        for command in commands:
+            self._queue(command)
+
+    def send_message(
+        self,
+        sender: str,
+        recipients: Sequence[str | tuple[str, RcptParams]],
+        message: bytes,
+        *,
+        mail_params: MailParams | None = None,
+    ) -> None:
+        """The whole transaction for a message in memory: :meth:`start_transaction` with the size
+        declared, ``BODY=8BITMIME`` only for 8-bit content, and ``BODY=BINARYMIME`` when the
+        message has NUL or bare CR/LF octets and the server offers it (sent byte for byte; without
+        BINARYMIME such a message is CRLF-normalised); then the body. One
+        :class:`TransactionResult` follows."""
+        caps = self.capabilities
+        binary_usable = (
+            caps.chunking
+            and caps.binarymime
+            and self.config.use_chunking
+            and self.config.use_binarymime
+        )
+        canonical = normalize_line_endings(message)
+        binary = binary_usable and (canonical != message or b"\0" in message)
+        self.start_transaction(
+            sender,
+            recipients,
+            mail_params=mail_params,
+            size=len(message if binary else canonical),
+            eight_bit=not message.isascii(),
+            binary=binary,
+        )
+        self.send_body(message)
+        self.end_body()
+
+    # --- body -----------------------------------------------------------------------------------
+
+    def send_body(self, data: bytes) -> None:
+        """Stream a piece of the message body (after ``data()`` or ``start_transaction()``).
+
+        DATA: CRLF-normalised and dot-stuffed on the fly; held until the 354 arrives. BDAT: cut
+        into ``ClientConfig.bdat_chunk_size`` chunks. Ignored when the server already refused
+        the transaction. To bound memory, an adapter reads replies while :attr:`body_backlog` is
+        large: ``next_event()``; on NEED_DATA flush ``data_to_send()`` and, if the backlog is
+        still large, receive. Exceeding the server's SIZE raises LocalProtocolError (the
+        message cannot be taken back: close the connection).
+        """
+        txn = self._body_transaction()
+        if txn is None:
+            return
+        txn.body_size += len(data)
+        if txn.size_limit is not None and txn.body_size > txn.size_limit:
+            raise LocalProtocolError(f"message exceeds the server's SIZE {txn.size_limit}")
+        if txn.stuffer is not None:
+            encoded = txn.stuffer.feed(data)
+            (self._send if txn.data_go else txn.held).extend(encoded)
+            return
+        if txn.normalizer is not None:
+            data = txn.normalizer.feed(data)
+        txn.chunk += data
+        size = self.config.bdat_chunk_size
+        if len(txn.chunk) >= size:
+            cut = len(txn.chunk) - len(txn.chunk) % size
+            whole, txn.chunk = txn.chunk[:cut], txn.chunk[cut:]
+            for start in range(0, cut, size):
+                self._queue_bdat(txn, bytes(whole[start : start + size]), last=False)
+
+    def end_body(self) -> None:
+        """End the body: ``CRLF.CRLF`` for DATA, ``BDAT <n> LAST`` for BDAT."""
+        txn = self._body_transaction()
+        if txn is None:
+            return
+        txn.body_ended = True
+        if txn is self._txn:
+            self._txn = None
+        if txn.stuffer is not None:
+            tail = txn.stuffer.end()
+            end = Command(Kind.DATA_END, ".", tail, "", txn)
+            txn.outstanding += 1
+            if txn.data_go:
+                self._send += tail
+                self._inflight.append(end)
+            else:
+                txn.end_command = end
+            return
+        if txn.normalizer is not None:
+            txn.chunk += txn.normalizer.end()
+        chunk, txn.chunk = bytes(txn.chunk), bytearray()
+        self._queue_bdat(txn, chunk, last=True)
+
+    # --- internals: queueing --------------------------------------------------------------------
+
+    def _require_session(self) -> None:
+        self._require(ClientState.GREETED, ClientState.READY, ClientState.TRANSACTION)
+
+    def _require(self, *states: ClientState) -> None:
+        state = self.state
+        if self._blocking is not None and state is not ClientState.CLOSED:
+            raise LocalProtocolError(
+                f"wait for the reply to {self._blocking.verb or 'the greeting'} first"
+            )
+        if state not in states:
+            raise LocalProtocolError(f"not allowed in state {state.name}")
+
+    def _smtputf8_usable(self) -> bool:
+        return self.capabilities.smtputf8 and self.config.use_smtputf8
+
+    def _manual_transaction(self, *states: ClientState) -> Transaction:
+        self._require(*states)
+        txn = self._txn
+        if txn is None or txn.aggregate:
+            raise LocalProtocolError("no transaction started with mail()")
+        return txn
+
+    def _body_transaction(self) -> Transaction | None:
+        txn = self._txn
+        if txn is None:
+            raise LocalProtocolError("no message body in progress")
+        if txn.failed:
+            return None  # the server refused the transaction: the rest is discarded
+        if not txn.body_open or (txn.use_bdat and not txn.aggregate):
+            raise LocalProtocolError("no message body in progress")
+        return txn
+
+    def _queue(self, command: Command) -> None:
+        if command.transaction is not None:
+            command.transaction.outstanding += 1
+        if command.kind in (Kind.HELLO, Kind.STARTTLS, Kind.AUTH, Kind.QUIT):
+            self._blocking = command
+        self._outbox.append(command)
+
+    def _queue_bdat(self, txn: Transaction, chunk: bytes, *, last: bool) -> None:
+        if txn.envelope is not None:
+            envelope, txn.envelope = txn.envelope, None
+            for command in envelope:
+                self._queue(command)
+        verb = f"BDAT {len(chunk)}{' LAST' if last else ''}"
+        command = Command(Kind.BDAT, "BDAT", f"{verb}\r\n".encode() + chunk, "", txn)
+        command.last = last
+        self._queue(command)
+
+    def _release(self) -> None:
+        """Move queued commands to the send buffer: one at a time without PIPELINING, a whole
+        group with it (RFC 2920 §3.1: a group ends after EHLO, DATA, AUTH, ...)."""
+        while self._outbox:
+            if self._inflight and (
+                not self.pipelining or any(c.group_ending for c in self._inflight)
+            ):
+                return
+            command = self._outbox.popleft()
+            self._send += command.payload
+            self._inflight.append(command)
+
+    # --- internals: replies ---------------------------------------------------------------------
+
+    def _on_reply(self, reply: Reply) -> None:
+        if not self._inflight:
+            if reply.code == 421:
+                self._end(reply)
+                return
+            raise RemoteProtocolError(f"reply nobody asked for: {reply}", reply=reply)
+        command = self._inflight[0]
+        if reply.is_intermediate and not (
+            (reply.code == 354 and command.kind is Kind.DATA)
+            or (reply.code == 334 and command.kind is Kind.AUTH)
+        ):
+            raise RemoteProtocolError(f"unexpected {reply.code} to {command.verb}", reply=reply)
+        if command.kind is Kind.DATA and 200 <= reply.code < 300:
+            raise RemoteProtocolError(f"{reply.code} to DATA instead of 354", reply=reply)
+        if command.kind is Kind.AUTH and reply.code == 334:
+            self._auth_challenge(command, reply)
+            return
+        if command.kind is Kind.DATA_END or (command.kind is Kind.BDAT and command.last):
+            self._end_of_data_reply(command, reply)
+        else:
+            self._inflight.popleft()
+            if command is self._blocking:
+                self._blocking = None
+            self._dispatch(command, reply)
+        if reply.code == 421 and self._ended is None:
+            self._end(reply)
+
+    def _dispatch(self, command: Command, reply: Reply) -> None:
+        kind = command.kind
+        txn = command.transaction
+        if kind is Kind.GREETING:
+            self._greeted = True
+            self._events.append(Greeting(reply=reply))
+        elif kind is Kind.HELLO:
+            self._hello_reply(command, reply)
+        elif kind is Kind.STARTTLS:
+            if reply.code == 220:
+                # RFC 3207 §5: anything after the 220 was sent before TLS; never read it.
+                self._parser.discard()
+                self._tls_pending = True
+            self._events.append(StartTLSReply(reply=reply))
+        elif kind is Kind.AUTH:
+            self._auth_final(command, reply)
+        elif txn is not None:
+            self._transaction_reply(command, txn, reply)
+        elif not command.internal:
+            self._events.append(
+                CommandReply(verb=command.verb, argument=command.argument, reply=reply)
+            )
+        if kind is Kind.QUIT and reply.code == 221:
+            self._end(reply)
+
+    def _hello_reply(self, command: Command, reply: Reply) -> None:
+        if 200 <= reply.code < 300:
+            self._hello_done = True
+            self._caps = _EMPTY if command.verb == "HELO" else parse_capabilities(reply)
+            self._events.append(
+                EhloReply(verb=command.verb, reply=reply, capabilities=self.capabilities)
+            )
+            return
+        if command.verb == "EHLO" and reply.code in _EHLO_REFUSED and self.config.helo_fallback:
+            helo = Command(Kind.HELLO, "HELO", build_line("HELO", self.config.local_hostname))
+            self._blocking = helo
+            self._outbox.appendleft(helo)
+            return
+        self._events.append(EhloReply(verb=command.verb, reply=reply, capabilities=_EMPTY))
+
+    def _transaction_reply(self, command: Command, txn: Transaction, reply: Reply) -> None:
+        txn.outstanding -= 1
+        kind = command.kind
+        if not txn.aggregate:
+            self._events.append(
+                CommandReply(verb=command.verb, argument=command.argument, reply=reply)
+            )
+        if kind is Kind.MAIL:
+            txn.mail_reply = reply
+            if not reply.is_positive:
+                self._fail(txn)
+        elif kind is Kind.RCPT:
+            txn.recipient_replies.append((command.argument, reply))
+            if reply.is_positive:
+                txn.accepted.append(command.argument)
+            elif txn.aggregate and txn.all_recipients_answered and not txn.accepted:
+                self._fail(txn)
+        elif kind is Kind.DATA:
+            self._data_reply(txn, reply)
+        elif kind is Kind.BDAT and not reply.is_positive and not txn.failed:
+            txn.data_replies.append((None, reply))
+            self._fail(txn)
+        self._maybe_finish(txn)
+
+    def _data_reply(self, txn: Transaction, reply: Reply) -> None:
+        if reply.code != 354:
+            txn.data_replies.append((None, reply))
+            self._fail(txn)
+            return
+        if not txn.accepted:
+            # RFC 2920 §3.1: every RCPT failed yet DATA got 354: end the empty message at once.
+            end = Command(Kind.DATA_END, ".", b".\r\n", "", txn)
+            txn.outstanding += 1
+            self._send += end.payload
+            self._inflight.appendleft(end)
+            self._fail(txn, reset=False)
+            return
+        txn.data_go = True
+        self._send += txn.held
+        txn.held = bytearray()
+        end_command, txn.end_command = txn.end_command, None
+        if end_command is not None:
+            self._send += end_command.payload
+            self._inflight.append(end_command)
+
+    def _end_of_data_reply(self, command: Command, reply: Reply) -> None:
+        txn = command.transaction
+        assert txn is not None
+        if command.replies_left is None:
+            # RFC 2033 §4.2: LMTP answers the end of data once per accepted recipient.
+            many = txn.lmtp and txn.accepted and not txn.failed
+            command.replies_left = len(txn.accepted) if many else 1
+        index = len(txn.data_replies)
+        recipient = None
+        if txn.lmtp and not txn.failed and index < len(txn.accepted):
+            recipient = txn.accepted[index]
+        txn.data_replies.append((recipient, reply))
+        if not txn.aggregate:
+            self._events.append(DataReply(reply=reply, recipient=recipient))
+        command.replies_left = left = command.replies_left - 1
+        if left and reply.code != 421:
+            return
+        self._inflight.popleft()
+        txn.outstanding -= 1
+        # The final dot ends the transaction whatever the reply (RFC 5321 §4.1.1.4); a refused
+        # BDAT LAST may leave the server holding it (RFC 3030 §2 leaves this open): reset then.
+        txn.needs_reset = (
+            command.kind is Kind.BDAT
+            and not reply.is_positive
+            and txn.aggregate
+            and txn.mail_reply is not None
+            and txn.mail_reply.is_positive
+        )
+        if txn is self._txn and txn.body_ended:
+            self._txn = None
+        self._maybe_finish(txn)
+
+    def _fail(self, txn: Transaction, *, reset: bool = True) -> None:
+        """Send nothing more of ``txn``; RSET later if the server may hold its state."""
+        if not txn.failed:
+            txn.failed = True
+            if txn.aggregate:
+                # Manual transactions keep their queued commands: the caller expects one event
+                # per command it issued.
+                kept = deque(c for c in self._outbox if c.transaction is not txn)
+                txn.outstanding -= len(self._outbox) - len(kept)
+                self._outbox = kept
+            if txn.end_command is not None:
+                txn.end_command = None
+                txn.outstanding -= 1
+            txn.held = bytearray()
+            txn.chunk = bytearray()
+            txn.envelope = None
+        if reset and txn.aggregate and txn.mail_reply is not None and txn.mail_reply.is_positive:
+            txn.needs_reset = True
+
+    def _maybe_finish(self, txn: Transaction) -> None:
+        if txn.finished or txn.outstanding or not (txn.body_ended or txn.failed):
+            return
+        if txn.envelope is not None:
+            return
+        txn.finished = True
+        self._open.remove(txn)
+        if not txn.aggregate:
+            return
+        assert txn.mail_reply is not None
+        self._events.append(
+            TransactionResult(
+                sender=txn.sender,
+                mail_reply=txn.mail_reply,
+                recipient_replies=tuple(txn.recipient_replies),
+                data_replies=tuple(txn.data_replies),
+            )
+        )
+        if txn.needs_reset and self._ended is None:
+            self._outbox.appendleft(Command(Kind.RSET, "RSET", b"RSET\r\n", internal=True))
+
+    # --- internals: AUTH ------------------------------------------------------------------------
+
+    def _auth_challenge(self, command: Command, reply: Reply) -> None:
+        if command.auth_cancelled:
+            raise RemoteProtocolError("334 after the AUTH exchange was cancelled", reply=reply)
+        mech = command.mechanism
+        assert mech is not None
+        try:
+            challenge = base64.b64decode(reply.lines[0].strip(), validate=True)
+            response = mech.respond(challenge)
+        except (binascii.Error, ValueError) as exc:
+            command.auth_error = SaslError(f"malformed base64 challenge: {exc}")
+        except SaslError as exc:
+            command.auth_error = exc
+        else:
+            self._send += base64.b64encode(response) + b"\r\n"
+            return
+        # RFC 4954 §4: "*" cancels the exchange; the server answers 501.
+        command.auth_cancelled = True
+        self._send += b"*\r\n"
+
+    def _auth_final(self, command: Command, reply: Reply) -> None:
+        error = command.auth_error
+        mech = command.mechanism
+        assert mech is not None
+        if reply.code == 235 and error is None and not mech.complete:
+            error = SaslError(f"{command.argument}: the server did not prove its identity")
+        if reply.code == 235 and error is None:
+            self._authenticated = command.argument
+        self._events.append(AuthResult(mechanism=command.argument, reply=reply, error=error))
+
+    # --- internals: the end ---------------------------------------------------------------------
+
+    def _end(self, reply: Reply | None) -> None:
+        """The session is over (QUIT answered, 421, or the server closed)."""
+        in_transaction = False
+        for txn in list(self._open):
+            if txn.finished:
+                continue
+            in_transaction = True
+            if reply is not None and reply.code == 421 and txn.aggregate:
+                self._close_transaction(txn, reply)
+        self._open.clear()
+        self._txn = None
+        self._outbox.clear()
+        self._inflight.clear()
+        self._blocking = None
+        self._ended = SessionEnded(reply=reply, in_transaction=in_transaction)
+
+    def _close_transaction(self, txn: Transaction, reply: Reply) -> None:
+        """A 421 cut the transaction short: its unanswered parts get the 421."""
+        txn.finished = True
+        mail_reply = txn.mail_reply or reply
+        answered = {rcpt for rcpt, _ in txn.recipient_replies}
+        rcpts = list(txn.recipient_replies)
+        if mail_reply.is_positive:
+            rcpts += [(rcpt, reply) for rcpt in txn.recipients if rcpt not in answered]
+        data = list(txn.data_replies)
+        if txn.accepted and not data:
+            data.append((None, reply))
+        self._events.append(
+            TransactionResult(
+                sender=txn.sender,
+                mail_reply=mail_reply,
+                recipient_replies=tuple(rcpts),
+                data_replies=tuple(data),
+            )
+        )
