@@ -57,6 +57,7 @@ from ._events import (
     UnknownCommand,
     Verify,
 )
+from ._server import ServerConnection, ServerEvent
 
 # --- client side (section owned by the client core) ---
 from ._capabilities import Capabilities
@@ -127,6 +128,8 @@ __all__ = [
     "ScramSecrets",
     "Sentinel",
     "ServerConfig",
+    "ServerConnection",
+    "ServerEvent",
     "ServerMechanism",
     "SessionEnded",
     "StartTLS",

@@ -1,0 +1,61 @@
+"""The server's receive buffer: bytes the client sent that the core has not consumed yet.
+
+Like h11's, it remembers how far it already searched for the end of a line, so feeding a long
+line one byte at a time costs linear, not quadratic, time; and the caller caps the size of an
+incomplete line (the buffer reports it) so a client cannot make it grow without bound while the
+core is reading commands.
+"""
+
+from __future__ import annotations
+
+__all__ = ["ReceiveBuffer"]
+
+
+class ReceiveBuffer:
+    """A FIFO of bytes with line extraction (RFC 5321 §2.3.8: lines end with CRLF; the LF is
+    what we search for, the caller decides what to do with a missing CR)."""
+
+    __slots__ = ("_data", "_searched")
+
+    def __init__(self) -> None:
+        # bytearray: appending is amortised O(1) and deleting a prefix is O(1) in CPython (it
+        # moves the start pointer), so consuming from the front never copies the rest.
+        self._data = bytearray()
+        self._searched = 0  # no LF in self._data[:self._searched]
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __bool__(self) -> bool:
+        return bool(self._data)
+
+    def append(self, data: bytes) -> None:
+        """Add bytes received from the peer."""
+        self._data += data
+
+    def extract_line(self) -> bytes | None:
+        """Remove and return the first line including its LF, or None when no LF arrived yet."""
+        index = self._data.find(b"\n", self._searched)
+        if index < 0:
+            self._searched = len(self._data)
+            return None
+        line = bytes(self._data[: index + 1])
+        del self._data[: index + 1]
+        self._searched = 0
+        return line
+
+    def peek(self, limit: int) -> bytes:
+        """Up to ``limit`` bytes from the front, without removing them."""
+        if limit >= len(self._data):
+            return bytes(self._data)
+        return bytes(self._data[:limit])
+
+    def discard(self, count: int) -> None:
+        """Remove ``count`` bytes from the front."""
+        del self._data[:count]
+        self._searched = max(0, self._searched - count)
+
+    def clear(self) -> None:
+        """Drop everything (STARTTLS injection defence, over-long line)."""
+        self._data = bytearray()
+        self._searched = 0

@@ -1,0 +1,539 @@
+"""The sans-I/O ESMTP server connection (RFC 5321, with RFC 1870, 2033, 2920, 3030, 3207, 3461,
+4954, 6152, 6531, 8689).
+
+:class:`ServerConnection` turns the bytes an SMTP client sent into events and the embedding code's
+decisions into reply bytes. It answers everything that needs no policy itself (syntax errors,
+sequencing, limits, NOOP, HELP, RSET, the 354 to DATA) in order, so the embedding code only sees
+what it must decide. See DESIGN.md for the loop an adapter runs around it.
+
+Decisions taken where the RFCs are silent are written next to the code that implements them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+
+from ._config import ServerConfig
+from ._data import DataDecoder, DataProblem
+from ._errors import LocalProtocolError, RemoteProtocolError
+from ._events import (
+    BodyChunk,
+    ConnectionClosed,
+    EndOfMessage,
+    Event,
+    Expand,
+    Hello,
+    MailFrom,
+    MessageAborted,
+    RcptTo,
+    UnknownCommand,
+    Verify,
+)
+from ._receivebuffer import ReceiveBuffer
+from ._reply import Reply
+from ._sasl import AuthQuery, AuthSecretLookup, ChannelBinding, CredentialAnswer, ServerMechanism
+from ._sentinels import NEED_DATA, PAUSED, Sentinel
+from ._server_auth import AuthMixin
+from ._server_commands import CommandsMixin
+from ._state import Phase, Replies, Transaction
+
+__all__ = ["ServerConnection", "ServerEvent"]
+
+#: What ``next_event()`` hands out besides the sentinels.
+ServerEvent = Event | AuthQuery
+
+# Anything below SP except TAB, and DEL, has no business in a command line (RFC 5321 §4.1.1
+# allows none); CR is caught here too, so a bare CR inside a command is refused.
+_CONTROL_RE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+class ServerConnection(CommandsMixin, AuthMixin):
+    """One SMTP (or LMTP) session, server side. See the module docstring and DESIGN.md.
+
+    Typical loop (blocking socket)::
+
+        conn = ServerConnection(ServerConfig(hostname="mx.example"))
+        conn.greet()
+        while not conn.closed:
+            event = conn.next_event()
+            if event is NEED_DATA:
+                sock.sendall(conn.data_to_send())
+                conn.receive_data(sock.recv(65536))
+            elif isinstance(event, (MailFrom, RcptTo)):
+                conn.accept()
+            ...
+        sock.sendall(conn.data_to_send())
+
+    While ``next_event()`` returns ``PAUSED`` the embedding code owes an answer to
+    :attr:`pending` (or a TLS handshake); it should not read more from the socket meanwhile, which
+    is what keeps the buffer bounded when a client pipelines without limit.
+    """
+
+    def __init__(self, config: ServerConfig | None = None) -> None:
+        self.config = config if config is not None else ServerConfig()
+        self._buf = ReceiveBuffer()
+        self._out: list[bytes] = []
+        self._events: deque[ServerEvent] = deque()
+        self._pending: ServerEvent | None = None
+        self._lmtp_owed: list[str] = []  # LMTP: recipients still owed a reply after the data
+        self._phase = Phase.COMMAND
+        self._greeted = False
+        self._refused = False  # greeted with 554 (RFC 5321 §3.1): only QUIT is accepted
+        self._eof = False
+        self._fatal: RemoteProtocolError | None = None
+        self._shutting_down = False
+        self._discarding = False  # inside an over-long command line, dropping it
+        self._hello: str | None = None
+        self._esmtp = False
+        self._tls_active = self.config.tls_on_connect
+        self._channel_binding: ChannelBinding | None = None
+        self._authenticated: str | None = None
+        self._txn: Transaction | None = None
+        self._errors = 0
+        self._commands = 0
+        self._decoder: DataDecoder | None = None
+        self._bdat_remaining = 0
+        self._bdat_last = False
+        self._bdat_accepting = False  # the current chunk belongs to the transaction
+        self._bdat_too_big = False
+        self._mechanism: ServerMechanism | None = None
+        self._enhanced = self.config.enhanced_status_codes
+        self._extra_verbs = frozenset(verb.upper() for verb in self.config.extra_commands)
+
+    # --- public state -----------------------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        """The session is over: flush :meth:`data_to_send` and close the socket."""
+        return self._phase is Phase.CLOSED
+
+    @property
+    def tls_active(self) -> bool:
+        """TLS is in use (implicit TLS, or after STARTTLS and :meth:`tls_started`)."""
+        return self._tls_active
+
+    @property
+    def authenticated(self) -> str | None:
+        """The user name of a successful AUTH, or None."""
+        return self._authenticated
+
+    @property
+    def hello_name(self) -> str | None:
+        """The argument of the accepted HELO/EHLO/LHLO, or None."""
+        return self._hello
+
+    @property
+    def in_transaction(self) -> bool:
+        """A MAIL command was accepted and its transaction has not ended."""
+        return self._txn is not None
+
+    @property
+    def pending(self) -> ServerEvent | None:
+        """The decision event awaiting an answer, or None."""
+        return self._pending
+
+    # --- bytes in and out -------------------------------------------------------------------------
+
+    def greet(self, reply: Reply | None = None) -> None:
+        """Queue the greeting (RFC 5321 §3.1, §4.2): ``220 <hostname> <greeting_text>`` by default.
+
+        A ``554`` greeting refuses the session: every command but QUIT then gets 503. A ``421``
+        greeting closes it at once.
+        """
+        if self._greeted:
+            raise LocalProtocolError("greet() was already called")
+        self._greeted = True
+        if reply is None:
+            reply = Reply.make(220, None, f"{self.config.hostname} {self.config.greeting_text}")
+        elif reply.code not in (220, 421, 554):
+            raise LocalProtocolError("the greeting must be a 220, 421 or 554 reply")
+        self._send(reply)
+        if reply.code == 554:
+            self._refused = True
+        elif reply.code == 421:
+            self._close()
+
+    def receive_data(self, data: bytes) -> None:
+        """Feed bytes from the client; ``b""`` means it closed its side.
+
+        Ignored once the session is closed. While STARTTLS waits for the handshake, plaintext is
+        dropped (RFC 3207 §4.2: nothing the client sent before TLS may be acted upon).
+        """
+        if self._phase is Phase.CLOSED:
+            return
+        if not data:
+            self._eof = True
+            return
+        if self._eof:
+            raise LocalProtocolError("receive_data() after the end of the stream")
+        if self._phase is Phase.STARTTLS:
+            return
+        self._buf.append(data)
+
+    def data_to_send(self) -> bytes:
+        """Everything queued for the client so far (then cleared)."""
+        out = b"".join(self._out)
+        self._out.clear()
+        return out
+
+    def next_event(self) -> ServerEvent | Sentinel:
+        """The next event, ``NEED_DATA`` or ``PAUSED``.
+
+        ``PAUSED`` means :attr:`pending` needs an answer, TLS must start, or the session is closed
+        (check :attr:`closed`). Raises :class:`RemoteProtocolError` once when the core itself ends
+        the session (too many errors or commands); the 421 is already queued.
+        """
+        if not self._greeted:
+            raise LocalProtocolError("call greet() before next_event()")
+        while True:
+            if self._events:
+                return self._events.popleft()
+            if self._fatal is not None:
+                error, self._fatal = self._fatal, None
+                raise error
+            if self._phase in (Phase.CLOSED, Phase.STARTTLS) or self._pending is not None:
+                return PAUSED
+            if not self._step():
+                if not self._eof:
+                    return NEED_DATA
+                in_transaction = self._txn is not None
+                self._txn = None
+                self._close()
+                return ConnectionClosed(in_transaction=in_transaction)
+
+    # --- answering decisions ----------------------------------------------------------------------
+
+    def accept(self, text: str | None = None) -> None:
+        """Answer the pending decision with its default positive reply (``text`` replaces the
+        default text): 250 (EHLO with the capability list), 252 for VRFY/EXPN, 235 for AUTH."""
+        pending = self._require_pending()
+        if isinstance(pending, AuthQuery):
+            if isinstance(pending, AuthSecretLookup):
+                raise LocalProtocolError("answer AuthSecretLookup with provide_secret()")
+            self._auth_answer(True, None)
+            return
+        self._answer(self._positive_reply(pending, text))
+
+    def reject(self, reply: Reply | None = None) -> None:
+        """Answer the pending decision negatively: ``reply`` or the default (550 family; 535 5.7.8
+        for credentials)."""
+        pending = self._require_pending()
+        if reply is not None and reply.is_positive:
+            raise LocalProtocolError("reject() needs a 4xx or 5xx reply")
+        if isinstance(pending, AuthQuery):
+            self._auth_answer(None if isinstance(pending, AuthSecretLookup) else False, reply)
+            return
+        self._answer(reply if reply is not None else self._negative_reply(pending))
+
+    def send_reply(self, reply: Reply) -> None:
+        """Answer the pending decision with exactly ``reply``. A positive reply counts as
+        acceptance (the sender or recipient is recorded). For :class:`EndOfMessage` in LMTP mode,
+        call once per recipient."""
+        pending = self._require_pending()
+        if isinstance(pending, AuthQuery):
+            if reply.is_positive:
+                raise LocalProtocolError("use accept() or provide_secret() to let AUTH succeed")
+            self.reject(reply)
+            return
+        self._answer(reply)
+
+    def provide_secret(self, answer: CredentialAnswer) -> None:
+        """Answer an :class:`AuthSecretLookup`: the password, a ``ScramSecrets`` or None."""
+        pending = self._require_pending()
+        if not isinstance(pending, AuthSecretLookup):
+            raise LocalProtocolError("provide_secret() answers only AuthSecretLookup")
+        self._auth_answer(answer, None)
+
+    def tls_started(self, channel_binding: ChannelBinding | None = None) -> None:
+        """The TLS handshake after a :class:`StartTLS` event succeeded: the session restarts
+        (RFC 3207 §4.2: the client must send EHLO again; hello, transaction and authentication are
+        forgotten). With ``tls_on_connect`` it may be called before any command just to supply
+        channel-binding data."""
+        if self._phase is Phase.STARTTLS:
+            self._buf.clear()
+            self._phase = Phase.COMMAND
+            self._tls_active = True
+            self._hello = None
+            self._esmtp = False
+            self._txn = None
+            self._authenticated = None
+        elif not (self.config.tls_on_connect and self._commands == 0):
+            raise LocalProtocolError("tls_started() without a StartTLS event")
+        self._channel_binding = channel_binding
+
+    def start_shutdown(self) -> None:
+        """Graceful shutdown: let the transaction in flight finish, then answer ``421 4.3.2`` and
+        close (at once when the session is idle)."""
+        self._shutting_down = True
+        self._maybe_finish_shutdown()
+
+    def abort(self, reply: Reply | None = None) -> None:
+        """Queue ``421 4.4.2`` (or ``reply``) and close now, e.g. on a timeout."""
+        if self._phase is Phase.CLOSED:
+            return
+        if reply is None:
+            reply = Reply.make(421, "4.4.2", f"{self.config.hostname} Timeout, closing connection")
+        self._events.clear()
+        self._pending = None
+        self._txn = None
+        self._send(reply)
+        self._close()
+
+    # --- internals: output ------------------------------------------------------------------------
+
+    def _send(self, reply: Reply) -> None:
+        self._out.append(reply.to_bytes(enhanced_codes=self._enhanced))
+
+    def _error(self, reply: Reply) -> None:
+        """A 4xx/5xx the core decided: counts toward ``max_errors``."""
+        self._send(reply)
+        self._errors += 1
+        if self._errors >= self.config.max_errors:
+            self._fail(Replies.TOO_MANY_ERRORS)
+
+    def _fail(self, reply: Reply) -> None:
+        self._send(reply)
+        self._close()
+        self._fatal = RemoteProtocolError(reply.text, reply=reply)
+
+    def _close(self) -> None:
+        self._phase = Phase.CLOSED
+        self._buf.clear()
+        self._mechanism = None
+        self._decoder = None
+
+    def _notice(self, event: Event) -> None:
+        self._events.append(event)
+
+    def _decide(self, event: ServerEvent) -> None:
+        self._pending = event
+        self._events.append(event)
+
+    def _require_pending(self) -> ServerEvent:
+        if self._pending is None:
+            raise LocalProtocolError("no decision is pending")
+        if self._pending in self._events:
+            raise LocalProtocolError("the pending event was not returned by next_event() yet")
+        return self._pending
+
+    def _maybe_finish_shutdown(self) -> None:
+        if (
+            self._shutting_down
+            and self._phase is Phase.COMMAND
+            and self._txn is None
+            and self._pending is None
+        ):
+            self._send(Reply.make(421, "4.3.2", f"{self.config.hostname} Service shutting down"))
+            self._close()
+
+    # --- internals: the input loop ----------------------------------------------------------------
+
+    def _step(self) -> bool:
+        """Consume one unit of input; False when more bytes are needed."""
+        phase = self._phase
+        if phase is Phase.DATA:
+            return self._step_data()
+        if phase is Phase.BDAT:
+            return self._step_bdat()
+        limit = (
+            self.config.max_auth_line_length
+            if phase is Phase.AUTH
+            else self.config.max_command_line_length
+        )
+        line = self._buf.extract_line()
+        if line is None:
+            if len(self._buf) > limit:
+                # Drop what we have and the rest of the line when it comes (bounded memory).
+                self._buf.clear()
+                self._discarding = True
+            return False
+        if self._discarding or len(line) > limit:
+            self._discarding = False
+            if phase is Phase.AUTH:
+                self._auth_line_too_long()
+            else:
+                self._count_command()
+                if self._phase is not Phase.CLOSED:
+                    self._error(Replies.LINE_TOO_LONG)
+            return True
+        if phase is Phase.AUTH:
+            self._auth_response(line)
+        else:
+            self._command_line(line)
+        return True
+
+    def _count_command(self) -> None:
+        self._commands += 1
+        limit = self.config.max_commands
+        if limit is not None and self._commands > limit:
+            self._fail(Replies.TOO_MANY_COMMANDS)
+
+    def _command_line(self, line: bytes) -> None:
+        self._count_command()
+        if self._phase is Phase.CLOSED:
+            return
+        body = line[:-2] if line.endswith(b"\r\n") else line[:-1]
+        if _CONTROL_RE.search(body):
+            self._error(Replies.BAD_CHARACTERS)
+            return
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            self._error(Replies.BAD_CHARACTERS)
+            return
+        verb, _, argument = text.partition(" ")
+        verb = verb.upper()
+        if self._refused and verb != "QUIT":
+            self._error(Replies.REFUSED_SESSION)
+            return
+        if self._shutting_down and self._txn is None and verb != "QUIT":
+            self._maybe_finish_shutdown()
+            return
+        handler = self.HANDLERS.get(verb) if verb.isascii() else None
+        if handler is not None:
+            handler(self, argument)
+        elif verb in self._extra_verbs:
+            self._decide(UnknownCommand(verb=verb, argument=argument))
+        else:
+            self._error(Replies.UNKNOWN)
+
+    def _step_data(self) -> bool:
+        decoder = self._decoder
+        assert decoder is not None
+        if not self._buf:
+            return False
+        raw = self._buf.peek(self.config.max_chunk_size)
+        out, consumed = decoder.feed(raw)
+        self._buf.discard(consumed)
+        self._emit_body(out)
+        if decoder.done:
+            self._decoder = None
+            self._phase = Phase.COMMAND
+            problem = decoder.problem
+            if problem is DataProblem.BARE_LINE_ENDING:
+                self._abort_message(Replies.BARE_LINE_ENDING, last=True)
+            elif problem is DataProblem.LINE_TOO_LONG:
+                limit = self.config.max_data_line_length or 0
+                self._abort_message(Replies.line_too_long(limit), last=True)
+            elif problem is DataProblem.TOO_BIG:
+                self._abort_message(Replies.TOO_BIG, last=True)
+            else:
+                self._end_of_message(decoder.size)
+        return True
+
+    def _step_bdat(self) -> bool:
+        if self._bdat_remaining:
+            if not self._buf:
+                return False
+            count = min(self._bdat_remaining, len(self._buf), self.config.max_chunk_size)
+            piece = self._buf.peek(count)
+            self._buf.discard(count)
+            self._bdat_remaining -= count
+            if self._bdat_accepting and not self._bdat_too_big:
+                self._emit_body(piece)
+        if not self._bdat_remaining:
+            self._finish_bdat()
+        return True
+
+    def _emit_body(self, data: bytes) -> None:
+        size = self.config.max_chunk_size
+        if len(data) <= size:
+            if data:
+                self._events.append(BodyChunk(data=data))
+            return
+        for start in range(0, len(data), size):
+            self._events.append(BodyChunk(data=data[start : start + size]))
+
+    def _finish_bdat(self) -> None:
+        self._phase = Phase.COMMAND
+        if not self._bdat_accepting:
+            return  # the refusal was sent with the BDAT command (RFC 3030 §2; go-smtp #315)
+        if self._bdat_too_big:
+            self._abort_message(Replies.TOO_BIG, last=self._bdat_last)
+        elif not self._bdat_last:
+            self._send(Reply.make(250, "2.0.0", "Chunk received"))
+        else:
+            assert self._txn is not None
+            self._end_of_message(self._txn.size)
+
+    def _end_of_message(self, size: int) -> None:
+        assert self._txn is not None
+        recipients = tuple(self._txn.recipients)
+        if self.config.lmtp:
+            self._lmtp_owed = list(recipients)
+        self._decide(EndOfMessage(size=size, recipients=recipients))
+
+    def _abort_message(self, reply: Reply, *, last: bool) -> None:
+        """The core refuses the message; LMTP owes the refusal once per recipient after the end
+        of the data (RFC 2033 §4.2), so it is repeated."""
+        count = 1
+        if self.config.lmtp and last and self._txn is not None:
+            count = max(1, len(self._txn.recipients))
+        for _ in range(count):
+            self._send(reply)
+        self._txn = None
+        self._events.append(MessageAborted(reply=reply))
+        self._maybe_finish_shutdown()
+
+    # --- internals: answers to decisions ----------------------------------------------------------
+
+    def _answer(self, reply: Reply) -> None:
+        pending = self._pending
+        if isinstance(pending, EndOfMessage):
+            self._send(reply)
+            if self.config.lmtp and len(self._lmtp_owed) > 1:
+                self._lmtp_owed.pop(0)
+                return
+            self._lmtp_owed = []
+            self._txn = None
+        elif isinstance(pending, Hello):
+            self._send(reply)
+            if reply.is_positive:
+                self._hello = pending.hostname
+                self._esmtp = pending.verb != "HELO"
+        elif isinstance(pending, MailFrom):
+            self._send(reply)
+            if reply.is_positive:
+                self._txn = Transaction(sender=pending.address, params=pending.params)
+        elif isinstance(pending, RcptTo):
+            self._send(reply)
+            if reply.is_positive and self._txn is not None:
+                self._txn.recipients.append(pending.address)
+        else:
+            self._send(reply)
+        self._pending = None
+        self._maybe_finish_shutdown()
+
+    def _positive_reply(self, pending: ServerEvent, text: str | None) -> Reply:
+        if isinstance(pending, Hello):
+            return self._hello_reply(pending, text)
+        defaults: dict[type, tuple[int, str, str]] = {
+            MailFrom: (250, "2.1.0", "Sender OK"),
+            RcptTo: (250, "2.1.5", "Recipient OK"),
+            EndOfMessage: (250, "2.0.0", "Message accepted"),
+            Verify: (252, "2.5.0", "Cannot VRFY user, but will accept message"),
+            Expand: (252, "2.5.0", "Cannot EXPN list"),
+            UnknownCommand: (250, "2.0.0", "OK"),
+        }
+        code, enhanced, default = defaults[type(pending)]
+        return Reply.make(code, enhanced, default if text is None else text)
+
+    def _negative_reply(self, pending: ServerEvent) -> Reply:
+        defaults: dict[type, tuple[int, str, str]] = {
+            Hello: (550, "5.7.1", "Hello rejected"),
+            MailFrom: (550, "5.7.1", "Sender rejected"),
+            RcptTo: (550, "5.1.1", "Recipient rejected"),
+            EndOfMessage: (554, "5.7.1", "Message rejected"),
+            Verify: (550, "5.1.1", "User unknown"),
+            Expand: (550, "5.1.1", "List unknown"),
+            UnknownCommand: (500, "5.5.1", "Command not recognized"),
+        }
+        code, enhanced, text = defaults[type(pending)]
+        return Reply.make(code, enhanced, text)
+
+    def _hello_reply(self, hello: Hello, text: str | None) -> Reply:
+        first = self.config.hostname if text is None else f"{self.config.hostname} {text}"
+        if hello.verb == "HELO":
+            return Reply.make(250, None, first)
+        return Reply.make(250, None, first, *self._capabilities())

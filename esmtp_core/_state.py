@@ -1,0 +1,103 @@
+"""Server session state that does not depend on the wire: phases, the mail transaction, and the
+fixed replies the core sends on its own (RFC 5321 §4.1.4 sequencing, §4.2 reply codes).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+from ._params import MailParams
+from ._reply import Reply
+
+__all__ = ["Phase", "Replies", "Transaction"]
+
+
+class Phase(enum.Enum):
+    """What the next bytes from the client are."""
+
+    #: Command lines.
+    COMMAND = "command"
+    #: A DATA body, until CRLF.CRLF.
+    DATA = "data"
+    #: The octets of a BDAT chunk (RFC 3030), counted.
+    BDAT = "bdat"
+    #: A SASL response line after a 334 (RFC 4954 §4).
+    AUTH = "auth"
+    #: STARTTLS was accepted; nothing is read until the transport reports TLS (RFC 3207 §4.2).
+    STARTTLS = "starttls"
+    #: The session is over.
+    CLOSED = "closed"
+
+
+@dataclass(slots=True)
+class Transaction:
+    """One mail transaction (RFC 5321 §3.3): from an accepted MAIL to the end of the message."""
+
+    sender: str
+    params: MailParams
+    #: Accepted forward-paths, in order.
+    recipients: list[str] = field(default_factory=list)
+    #: A BDAT chunk was accepted: DATA and RCPT are no longer allowed (RFC 3030 §2).
+    chunking: bool = False
+    #: Octets received in BDAT chunks so far.
+    size: int = 0
+
+
+def _r(code: int, enhanced: str | None, text: str) -> Reply:
+    return Reply.make(code, enhanced, text)
+
+
+class Replies:
+    """The replies the core decides by itself, in one place so tests and docs can cite them."""
+
+    NEED_HELLO = _r(503, "5.5.1", "Send EHLO or HELO first")
+    NEED_LHLO = _r(503, "5.5.1", "Send LHLO first")
+    NESTED_MAIL = _r(503, "5.5.1", "Sender already specified")
+    NEED_MAIL = _r(503, "5.5.1", "Need MAIL command first")
+    NEED_RCPT_SMTP = _r(554, "5.5.1", "No valid recipients")
+    NEED_RCPT_LMTP = _r(503, "5.5.1", "No valid recipients")
+    RCPT_AFTER_BDAT = _r(503, "5.5.1", "RCPT not allowed after BDAT")
+    DATA_IN_BDAT = _r(503, "5.5.1", "DATA not allowed in a BDAT transaction")
+    DATA_BINARYMIME = _r(503, "5.5.1", "BODY=BINARYMIME requires BDAT")
+    REFUSED_SESSION = _r(503, "5.5.1", "Service refused; only QUIT is accepted")
+    UNKNOWN = _r(500, "5.5.1", "Command not recognized")
+    LMTP_USE_LHLO = _r(500, "5.5.1", "Command not recognized; this is LMTP, use LHLO")
+    BAD_CHARACTERS = _r(500, "5.5.2", "Syntax error: invalid characters in command")
+    LINE_TOO_LONG = _r(500, "5.5.6", "Line too long")
+    NOT_IMPLEMENTED = _r(502, "5.5.1", "Command not implemented")
+    BAD_SENDER = _r(501, "5.1.7", "Bad sender address syntax")
+    BAD_RECIPIENT = _r(501, "5.1.3", "Bad recipient address syntax")
+    UTF8_ADDRESS = _r(553, "5.6.7", "Non-ASCII address requires SMTPUTF8")
+    TOO_MANY_RECIPIENTS = _r(452, "4.5.3", "Too many recipients")
+    TOO_BIG = _r(552, "5.3.4", "Message size exceeds fixed maximum message size")
+    BARE_LINE_ENDING = _r(550, "5.6.11", "Message contains a bare CR or LF (RFC 5321 §2.3.8)")
+    AUTH_REQUIRED = _r(530, "5.7.0", "Authentication required")
+    AUTH_NEEDS_TLS = _r(538, "5.7.11", "Encryption required for requested authentication mechanism")
+    AUTH_TWICE = _r(503, "5.5.1", "Already authenticated")
+    AUTH_IN_TRANSACTION = _r(503, "5.5.1", "AUTH not allowed during a mail transaction")
+    AUTH_UNKNOWN_MECHANISM = _r(504, "5.5.4", "Unrecognized authentication type")
+    AUTH_UNAVAILABLE = _r(502, "5.5.1", "AUTH not available")
+    AUTH_CANCELLED = _r(501, "5.7.0", "Authentication cancelled")
+    AUTH_BAD_BASE64 = _r(501, "5.5.2", "Cannot decode base64 response")
+    AUTH_LINE_TOO_LONG = _r(500, "5.5.6", "Authentication exchange line is too long")
+    AUTH_TEMPORARY = _r(454, "4.7.0", "Temporary authentication failure")
+    AUTH_SUCCESS = _r(235, "2.7.0", "Authentication successful")
+    TLS_ACTIVE = _r(503, "5.5.1", "TLS already active")
+    TLS_UNAVAILABLE = _r(502, "5.5.1", "STARTTLS not available")
+    TLS_IN_TRANSACTION = _r(503, "5.5.1", "STARTTLS not allowed during a mail transaction")
+    TLS_READY = _r(220, "2.0.0", "Ready to start TLS")
+    OK = _r(250, "2.0.0", "OK")
+    START_DATA = Reply.make(354, None, "End data with <CR><LF>.<CR><LF>")
+    TOO_MANY_ERRORS = _r(421, "4.7.0", "Too many errors, closing connection")
+    TOO_MANY_COMMANDS = _r(421, "4.7.0", "Too many commands, closing connection")
+
+    @staticmethod
+    def syntax(usage: str) -> Reply:
+        """501 5.5.4 with the command's usage."""
+        return _r(501, "5.5.4", f"Syntax: {usage}")
+
+    @staticmethod
+    def line_too_long(limit: int) -> Reply:
+        """Refusal of a DATA body with a line over the limit (RFC 5321 §4.5.3.1.6)."""
+        return _r(554, "5.6.0", f"Message has a line longer than {limit} octets")
