@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from .messages import PASSWORD, USER
+from .ours import TRANSPORTS, OurServer, esmtp_serve
 from .peers import (
     PeerUnavailable,
     PostfixInstance,
@@ -72,6 +74,58 @@ def postfix_hold(pki: TestPKI) -> Iterator[PostfixInstance]:
     try:
         need_program("postfix")
         with postfix_instance(mode="hold", pki=pki, hostname="postfix-hold.test") as instance:
+            yield instance
+    except PeerUnavailable as exc:
+        skip_or_fail(str(exc))
+
+
+@pytest.fixture(scope="session")
+def serve_root() -> Iterator[Path]:
+    """Working directory shared by the session's ``esmtp serve`` processes."""
+    path = make_workdir("esmtp-serve-")
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session", params=TRANSPORTS)
+def serve_starttls(
+    request: pytest.FixtureRequest, serve_root: Path, pki: TestPKI
+) -> Iterator[OurServer]:
+    """``esmtp serve --tls-cert/--tls-key --auth-file`` on each adapter in turn (STARTTLS).
+
+    AUTH is offered only after STARTTLS (the default); MAIL does not require AUTH, so plain
+    sessions work too. Session-scoped: pytest groups the tests by adapter, one server at a time.
+    """
+    transport: str = request.param
+    with esmtp_serve(serve_root, transport=transport, pki=pki, users={USER: PASSWORD}) as server:
+        yield server
+
+
+@pytest.fixture(scope="session", params=TRANSPORTS)
+def serve_implicit_tls(
+    request: pytest.FixtureRequest, serve_root: Path, pki: TestPKI
+) -> Iterator[OurServer]:
+    """``esmtp serve --implicit-tls`` (RFC 8314 port-465 style) on each adapter in turn."""
+    transport: str = request.param
+    with esmtp_serve(
+        serve_root, transport=transport, pki=pki, implicit_tls=True, users={USER: PASSWORD}
+    ) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def postfix_relay(pki: TestPKI) -> Iterator[PostfixInstance]:
+    """A Postfix that relays ``user@PORT.port.test`` to ``127.0.0.1:PORT`` over STARTTLS with the
+    server certificate pinned (``smtp_tls_security_level = fingerprint``), so a plaintext
+    fallback or a wrong certificate defers the mail instead of delivering it."""
+    try:
+        need_program("postfix")
+        with postfix_instance(
+            mode="relay",
+            relay_tls="fingerprint",
+            relay_fingerprint=pki.sha256_fingerprint,
+            hostname="postfix-relay.test",
+        ) as instance:
             yield instance
     except PeerUnavailable as exc:
         skip_or_fail(str(exc))

@@ -27,7 +27,9 @@ Three delivery modes, chosen per instance:
   ``static:HOLD`` in ``smtpd_recipient_restrictions``), so tests read the envelope and the DSN
   records from the queue itself (``postqueue -j``, ``postcat``).
 - ``"maildir"``: everything is delivered by Postfix's ``virtual`` agent into one Maildir.
-- ``"relay"``: everything is relayed to ``relayhost`` (our server), with TLS as configured.
+- ``"relay"``: everything is relayed to ``relayhost`` (our server), with TLS as configured;
+  mail to ``user@PORT.port.test`` goes to ``127.0.0.1:PORT`` instead (a regexp transport table),
+  so one instance serves servers started later.
 """
 
 from __future__ import annotations
@@ -57,6 +59,9 @@ from ._common import (
     wait_for_maildir,
     wait_for_port,
 )
+
+#: Mode "relay": mail to "user@PORT.port.test" goes to [127.0.0.1]:PORT.
+_PORT_DOMAIN = "port.test"
 
 PostfixMode = Literal["hold", "maildir", "relay"]
 RelayTls = Literal["none", "may", "encrypt", "verify", "fingerprint"]
@@ -108,6 +113,11 @@ class PostfixInstance:
     host: str = LOOPBACK
 
     # ---- commands
+
+    @staticmethod
+    def routed(local_part: str, port: int) -> str:
+        """An address that a ``"relay"`` instance delivers to ``127.0.0.1:port``."""
+        return f"{local_part}@{port}.{_PORT_DOMAIN}"
 
     def postconf(self, *names: str) -> dict[str, str]:
         """Effective values of the named parameters (``postconf -c DIR -h`` semantics)."""
@@ -351,9 +361,13 @@ def _main_cf(
             "virtual_minimum_uid": "1",
         }
     else:
-        if relayhost is None:
-            raise ValueError('mode "relay" needs relayhost, e.g. "[127.0.0.1]:2525"')
-        params |= {"relayhost": relayhost, "smtp_tls_security_level": relay_tls}
+        # A regexp transport table routes "user@PORT.port.test" to [127.0.0.1]:PORT, so one
+        # instance can relay to servers started after it (see PostfixInstance.routed).
+        params |= {
+            "relayhost": relayhost or "",
+            "transport_maps": f"regexp:{root / 'etc' / 'transport.regexp'}",
+            "smtp_tls_security_level": relay_tls,
+        }
         if relay_ca_file is not None:
             params["smtp_tls_CAfile"] = str(relay_ca_file)
         if relay_tls == "fingerprint":
@@ -419,6 +433,9 @@ def postfix_instance(
         extra=main_cf or {},
     )
     (config_dir / "main.cf").write_text("".join(f"{k} = {v}\n" for k, v in params.items()))
+    (config_dir / "transport.regexp").write_text(
+        f"/@([0-9]+)\\.{_PORT_DOMAIN.replace('.', '[.]')}$/ smtp:[{LOOPBACK}]:$1\n"
+    )
     (config_dir / "master.cf").write_text(_MASTER_CF.format(listen=f"{LOOPBACK}:{port}"))
     instance = PostfixInstance(
         root=root,

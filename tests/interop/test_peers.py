@@ -376,10 +376,13 @@ def test_postfix_relays_to_standin_with_pinned_starttls(work: Path, pki: TestPKI
             relay_fingerprint=pki.sha256_fingerprint,
         ) as relay,
     ):
+        # Once through relayhost, once through the regexp transport table (user@PORT.port.test).
+        routed = relay.routed("routed", server.port)
         relay.sendmail(MESSAGE, ["far@server.test"], sender="relay@client.test")
-        [stored] = wait_for_maildir(maildir, 1, timeout=20)
+        relay.sendmail(MESSAGE, [routed], sender="relay@client.test")
+        stored = wait_for_maildir(maildir, 2, timeout=20)
         log = relay.log()
-    assert "Verified TLS connection established" in log, log
-    assert server.envelopes[0]["rcpt_tos"] == ["far@server.test"]
+    assert f"Verified TLS connection established to 127.0.0.1[127.0.0.1]:{server.port}" in log
+    assert sorted(e["rcpt_tos"][0] for e in server.envelopes) == ["far@server.test", routed]
     body = lf(MESSAGE).split(b"\n\n", 1)[1]
-    assert stored.endswith(body.replace(b"\n", b"\r\n"))
+    assert all(m.endswith(body.replace(b"\n", b"\r\n")) for m in stored)
