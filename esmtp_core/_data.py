@@ -29,6 +29,7 @@ from ._config import BareLineEndingPolicy
 __all__ = ["DataDecoder", "DataProblem"]
 
 _DOT_LINE = b"\r\n."
+_END = b"\r\n.\r\n"
 # RFC 5321 §4.5.2: a bare CR is a CR not followed by LF; a bare LF an LF not preceded by CR.
 _BARE_RE = re.compile(rb"\r(?!\n)|(?<!\r)\n")
 
@@ -107,38 +108,32 @@ class DataDecoder:
         work = held + data if held else data
         hold = _held_suffix(work)
         cut = len(work) - hold
-        start = self._skip
-        pieces: list[bytes] | None = None
         end = -1
-        # Every "CRLF ." before the cut is either the end of data or a stuffed dot; the bytes
-        # after it are available (see _held_suffix), so each can be decided here.
-        pos = work.find(_DOT_LINE, 0, cut)
-        while pos >= 0:
-            if work.startswith(b"\r\n", pos + 3):
-                end = pos
-                break
-            if pieces is None:
-                pieces = []
-            pieces.append(work[start : pos + 2])
-            start = pos + 3  # drop the stuffed dot (RFC 5321 §4.5.2)
-            pos = work.find(_DOT_LINE, start, cut)
+        if work.rfind(_DOT_LINE, 0, cut) < 0:
+            # No "CRLF ." before the cut: neither the end nor a stuffed dot (the common case; a
+            # reverse search is faster than a forward one in CPython for this needle).
+            stop = cut
+            out = work if cut == len(work) else work[:cut]
+        else:
+            # Every "CRLF ." before the cut is decidable (see _held_suffix). The first
+            # CRLF.CRLF is the end; each "CRLF ." before it is a stuffed dot (RFC 5321 §4.5.2).
+            # Occurrences of "CRLF ." cannot overlap, so split/join removes exactly those dots.
+            if work.rfind(_END, 0, len(work)) >= 0:
+                end = work.find(_END)
+            stop = end + 2 if end >= 0 else cut
+            out = b"\r\n".join(work[:stop].split(_DOT_LINE))
         if end >= 0:
-            stop, consumed = end + 2, end + 5 - len(held)
+            consumed = end + 5 - len(held)
             self.done = True
             self._held = b""
         else:
-            stop, consumed = cut, len(data)
+            consumed = len(data)
             self._held = work[cut:]
-        if stop >= 2:
+        if self._skip and stop >= 2:
+            # Drop the virtual CRLF (a stuffed dot right after it was removed with the rest).
+            out = out[2:]
             self._skip = 0
-        if pieces is not None:
-            pieces.append(work[start:stop])
-            out = b"".join(pieces)
-        elif start == 0 and stop == len(work):
-            out = work
-        elif stop > start:
-            out = work[start:stop]
-        else:
+        elif self._skip:
             out = b""
         if not out or self.problem is not None:
             return b"", consumed

@@ -143,11 +143,11 @@ class ServerConnection(CommandsMixin, AuthMixin):
         """
         if self._greeted:
             raise LocalProtocolError("greet() was already called")
-        self._greeted = True
         if reply is None:
             reply = Reply.make(220, None, f"{self.config.hostname} {self.config.greeting_text}")
         elif reply.code not in (220, 421, 554):
             raise LocalProtocolError("the greeting must be a 220, 421 or 554 reply")
+        self._greeted = True
         self._send(reply)
         if reply.code == 554:
             self._refused = True
@@ -192,6 +192,9 @@ class ServerConnection(CommandsMixin, AuthMixin):
             if self._fatal is not None:
                 error, self._fatal = self._fatal, None
                 raise error
+            if self._phase is Phase.STARTTLS and self._eof:
+                self._close()
+                return ConnectionClosed(in_transaction=False)
             if self._phase in (Phase.CLOSED, Phase.STARTTLS) or self._pending is not None:
                 return PAUSED
             if not self._step():
@@ -213,7 +216,7 @@ class ServerConnection(CommandsMixin, AuthMixin):
                 raise LocalProtocolError("answer AuthSecretLookup with provide_secret()")
             self._auth_answer(True, None)
             return
-        self._answer(self._positive_reply(pending, text))
+        self._answer(self._positive_reply(pending, text), every_recipient=True)
 
     def reject(self, reply: Reply | None = None) -> None:
         """Answer the pending decision negatively: ``reply`` or the default (550 family; 535 5.7.8
@@ -224,7 +227,9 @@ class ServerConnection(CommandsMixin, AuthMixin):
         if isinstance(pending, AuthQuery):
             self._auth_answer(None if isinstance(pending, AuthSecretLookup) else False, reply)
             return
-        self._answer(reply if reply is not None else self._negative_reply(pending))
+        self._answer(
+            reply if reply is not None else self._negative_reply(pending), every_recipient=True
+        )
 
     def send_reply(self, reply: Reply) -> None:
         """Answer the pending decision with exactly ``reply``. A positive reply counts as
@@ -478,11 +483,18 @@ class ServerConnection(CommandsMixin, AuthMixin):
 
     # --- internals: answers to decisions ----------------------------------------------------------
 
-    def _answer(self, reply: Reply) -> None:
+    def _answer(self, reply: Reply, *, every_recipient: bool = False) -> None:
+        """Send the answer to the pending decision and apply it to the session state.
+
+        ``every_recipient``: an LMTP end of data answered with accept()/reject() gets the reply
+        once for each recipient still owed one (RFC 2033 §4.2).
+        """
         pending = self._pending
         if isinstance(pending, EndOfMessage):
-            self._send(reply)
-            if self.config.lmtp and len(self._lmtp_owed) > 1:
+            owed = max(1, len(self._lmtp_owed)) if self.config.lmtp else 1
+            for _ in range(owed if every_recipient else 1):
+                self._send(reply)
+            if not every_recipient and owed > 1:
                 self._lmtp_owed.pop(0)
                 return
             self._lmtp_owed = []

@@ -8,9 +8,7 @@ from typing import Any
 from esmtp_core import (
     NEED_DATA,
     PAUSED,
-    AuthQuery,
     BodyChunk,
-    Event,
     ServerConfig,
     ServerConnection,
 )
@@ -33,10 +31,10 @@ def make(*, greet: bool = True, **options: Any) -> ServerConnection:
     return conn
 
 
-def drain(conn: ServerConnection, policy: Policy | None = accept_all) -> list[Event | AuthQuery]:
+def drain(conn: ServerConnection, policy: Policy | None = accept_all) -> list[Any]:
     """Run ``next_event`` until NEED_DATA (or PAUSED with nothing to answer), answering each
     decision with ``policy``. Returns the events in order."""
-    events: list[Event | AuthQuery] = []
+    events: list[Any] = []
     while True:
         event = conn.next_event()
         if event is NEED_DATA:
@@ -57,7 +55,7 @@ def talk(conn: ServerConnection, data: bytes, policy: Policy | None = accept_all
     return conn.data_to_send()
 
 
-def body_of(events: list[Event | AuthQuery]) -> bytes:
+def body_of(events: list[Any]) -> bytes:
     """The concatenated BodyChunk data."""
     return b"".join(e.data for e in events if isinstance(e, BodyChunk))
 
