@@ -19,7 +19,6 @@ from esmtp_core import (
     ClientConfig,
     ClientConnection,
     EndOfMessage,
-    Event,
     Hello,
     MailFrom,
     MessageAborted,
@@ -55,7 +54,7 @@ class ServerApp:
     recipients: list[str] = field(default_factory=list)
     body: bytearray = field(default_factory=bytearray)
 
-    def handle(self, conn: ServerConnection, event: Event) -> None:
+    def handle(self, conn: ServerConnection, event: object) -> None:
         """Track the transaction from notices and decisions."""
         if isinstance(event, BodyChunk):
             self.body += event.data

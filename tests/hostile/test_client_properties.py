@@ -96,7 +96,7 @@ def live_session(
         # depends on the split by design (RFC 3207 §5); test_starttls_injection covers it.
         dataclasses.replace(server_config_from_flags(server_flags & ~0x02), max_errors=50),
         decide=lambda event: decisions.random() < 0.8,
-        on_client_event=lambda event: holder[0].on_event(event),
+        on_client_event=lambda event: holder[0].on_event(event),  # noqa: PLW0108  (late bound)
         cut=cut,
     )
     holder.append(ScriptedApplication(pair.client, seed, ClientRun()))
