@@ -4,9 +4,9 @@ Usage (the pattern every adapter follows)::
 
     conn = ClientConnection(ClientConfig(local_hostname="client.example"))
     while True:
-        sock.sendall(conn.data_to_send())       # always flush before waiting for the server
         event = conn.next_event()
         if event is NEED_DATA:
+            sock.sendall(conn.data_to_send())    # ALWAYS flush before waiting for the server
             conn.receive_data(sock.recv(65536))  # b"" when the server closed
             continue
         ...                                      # Greeting -> conn.ehlo(); EhloReply -> ...
@@ -19,10 +19,11 @@ it one command at a time — the core holds the rest until the replies arrive, s
 can queue a whole transaction and just keep flushing. Replies come back as events, matched to the
 commands in order; see :mod:`esmtp_core._client_events`.
 
-Some bytes are produced by the core itself in reaction to replies, which is why ``data_to_send()``
-must be flushed after every ``next_event()``: HELO after a refused EHLO, the lone ``.`` when DATA
-got 354 although every RCPT failed (RFC 2920 §3.1), SASL responses, RSET after a failed
-transaction, and DATA bodies held until the 354.
+Bytes are also released or produced by the core in reaction to replies, which is why
+``data_to_send()`` must be flushed whenever ``next_event()`` returns ``NEED_DATA`` (before
+blocking on a read): the next command held back without PIPELINING, HELO after a refused EHLO,
+the lone ``.`` when DATA got 354 although every RCPT failed (RFC 2920 §3.1), SASL responses,
+RSET after a failed transaction, and DATA bodies held until the 354.
 
 Decisions where the RFCs leave room:
 
