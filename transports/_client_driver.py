@@ -1,0 +1,721 @@
+"""The one place with client-side logic shared by every adapter's ``Client``.
+
+An adapter owns the socket, TLS handshakes, timeouts and its flavour of blocking or awaiting; the
+:class:`ClientDriver` owns the :class:`esmtp_core.ClientConnection` and sequences the high-level
+operations (connect, EHLO, STARTTLS, login, send a message, NOOP, RSET, QUIT) on top of it. All
+protocol decisions stay in the core (pipelining, CHUNKING/BDAT, BINARYMIME, SMTPUTF8, 8BITMIME,
+SIZE, HELO fallback, SASL); the driver only decides *which* operation comes next, turns replies
+into results or typed exceptions (:mod:`transports.errors`), and prepares ``EmailMessage``
+objects the way :meth:`smtplib.SMTP.send_message` does.
+
+Every operation is a generator that yields what it needs from the transport, as in the server
+driver, so the blocking and the async adapters run the very same steps:
+
+* :data:`Want.READ` — flush :meth:`ClientDriver.data_to_send`, read once (with the read timeout)
+  and send the bytes back in (``b""`` at end of stream);
+* :data:`Want.TLS` — flush, do the TLS handshake as a client on the live connection and send back
+  the ``ssl.SSLObject``/``ssl.SSLSocket``.
+
+An adapter's runner is therefore::
+
+    want = next(steps)
+    while True:
+        write(driver.data_to_send())
+        result = read() if want is Want.READ else start_tls()
+        want = steps.send(result)        # StopIteration.value is the operation's result
+
+and it writes ``data_to_send()`` once more after the ``StopIteration``.
+
+Decisions where the RFCs and the issue leave room:
+
+* ``tls="starttls"`` fails with :class:`~transports.errors.SMTPTLSError` when STARTTLS is not
+  offered and with :class:`~transports.errors.SMTPStartTLSRefused` when it is refused; only
+  ``"starttls-opportunistic"`` carries on in plaintext, and says so in
+  :attr:`ClientDriver.tls_skipped`. A failed handshake is an error in every mode (the connection
+  is unusable afterwards; trying plaintext on a new connection is the caller's decision).
+* Opportunistic STARTTLS does not verify the certificate unless a context is given (RFC 7435 §3:
+  the alternative is no encryption at all); required STARTTLS and implicit TLS verify by default.
+* Without ``local_hostname`` the EHLO argument is the host name if it is a domain (contains a
+  dot), else the address literal of our end of the connection (RFC 5321 §4.1.3), never a DNS
+  lookup.
+* DSN requests given as convenience arguments (``dsn_notify``, ``dsn_return``, ``envid``) are
+  left out when the server does not offer DSN (RFC 3461: nothing to ask then); typed
+  ``mail_params``/``rcpt_params`` are sent as given and refused when not offered.
+* A message accepted for some recipients returns a :class:`SendResult` (check ``refused``);
+  accepted for none raises a :class:`~transports.errors.SMTPSendError` subclass.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import email.generator
+import email.message
+import email.policy
+import email.utils
+import enum
+import io
+import ipaddress
+import socket
+import ssl
+from collections.abc import Generator, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal, TypeVar
+
+from esmtp_core import (
+    NEED_DATA,
+    PAUSED,
+    AuthResult,
+    Capabilities,
+    ChannelBinding,
+    ClientConfig,
+    ClientConnection,
+    ClientCredentials,
+    ClientEvent,
+    ClientState,
+    CommandReply,
+    DsnNotify,
+    DsnReturn,
+    EhloReply,
+    Greeting,
+    LocalProtocolError,
+    MailParams,
+    RcptParams,
+    RemoteProtocolError,
+    Reply,
+    SaslError,
+    SessionEnded,
+    StartTLSReply,
+    TransactionResult,
+)
+
+from .errors import (
+    SMTPAuthenticationError,
+    SMTPClientError,
+    SMTPConnectionError,
+    SMTPDataError,
+    SMTPGreetingError,
+    SMTPHeloError,
+    SMTPNotSupportedError,
+    SMTPProtocolError,
+    SMTPRecipientsRefused,
+    SMTPResponseError,
+    SMTPSenderRefused,
+    SMTPServerDisconnected,
+    SMTPStartTLSRefused,
+    SMTPTimeoutError,
+    SMTPTLSError,
+)
+
+__all__ = [
+    "ClientDriver",
+    "ClientOptions",
+    "Message",
+    "SendResult",
+    "Steps",
+    "TlsMode",
+    "Want",
+    "must_close",
+    "prepare_message",
+]
+
+T = TypeVar("T")
+
+#: How a client uses TLS: STARTTLS required, STARTTLS when offered, TLS from the first byte
+#: (RFC 8314), or never.
+TlsMode = Literal["starttls", "starttls-opportunistic", "implicit"]
+TLS_MODES: tuple[str, ...] = ("starttls", "starttls-opportunistic", "implicit")
+
+#: What ``send_message`` accepts: an ``email`` message object or the exact bytes to send.
+Message = email.message.Message | bytes | bytearray | memoryview
+
+
+class Want(enum.Enum):
+    """What an operation needs from the adapter next (see the module documentation)."""
+
+    READ = "read"
+    TLS = "tls"
+
+
+#: An operation: yields :class:`Want`, is sent the bytes read or the TLS object, returns ``T``.
+Steps = Generator[Want, object, T]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClientOptions:
+    """Everything a client needs besides the socket, validated once (:meth:`build`)."""
+
+    host: str
+    port: int
+    local_hostname: str | None = None
+    tls: TlsMode | None = None
+    ssl_context: ssl.SSLContext | None = None
+    #: Name checked against the server certificate (and sent as SNI); default ``host``.
+    server_hostname: str | None = None
+    #: Seconds for connecting (None: ``timeout``).
+    connect_timeout: float | None = None
+    #: Seconds for each read, write and TLS handshake; None: wait forever.
+    timeout: float | None = 60.0
+    lmtp: bool = False
+    allow_insecure_auth: bool = False
+    #: Further core options (chunk size, extensions to avoid, ...); ``lmtp``,
+    #: ``allow_insecure_auth``, ``local_hostname`` and ``tls_on_connect`` are set from the above.
+    config: ClientConfig | None = None
+
+    @classmethod
+    def build(
+        cls,
+        host: str,
+        port: int,
+        *,
+        local_hostname: str | None = None,
+        tls: TlsMode | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        server_hostname: str | None = None,
+        timeout: float | None = 60.0,
+        connect_timeout: float | None = None,
+        lmtp: bool = False,
+        allow_insecure_auth: bool = False,
+        config: ClientConfig | None = None,
+    ) -> ClientOptions:
+        """Validate the client arguments (``ValueError`` for nonsense)."""
+        if tls is not None and tls not in TLS_MODES:
+            raise ValueError(f"tls must be one of {', '.join(TLS_MODES)} or None, not {tls!r}")
+        for name, value in (("timeout", timeout), ("connect_timeout", connect_timeout)):
+            if value is not None and not value > 0:
+                raise ValueError(f"{name} must be positive or None, not {value!r}")
+        if not isinstance(port, int) or not 0 < port < 65536:
+            raise ValueError(f"bad port {port!r}")
+        if local_hostname is not None:
+            ClientConfig(local_hostname=local_hostname)  # same validation as the core
+        return cls(
+            host=host,
+            port=port,
+            local_hostname=local_hostname,
+            tls=tls,
+            ssl_context=ssl_context,
+            server_hostname=server_hostname,
+            timeout=timeout,
+            connect_timeout=connect_timeout,
+            lmtp=lmtp,
+            allow_insecure_auth=allow_insecure_auth,
+            config=config,
+        )
+
+    @property
+    def implicit_tls(self) -> bool:
+        """TLS from the first byte (RFC 8314 §3.3)."""
+        return self.tls == "implicit"
+
+    @property
+    def tls_hostname(self) -> str:
+        """The name to verify the certificate against (and to send as SNI)."""
+        return self.server_hostname or self.host
+
+    @property
+    def open_timeout(self) -> float | None:
+        """Seconds for the TCP connection (and an implicit TLS handshake)."""
+        return self.connect_timeout if self.connect_timeout is not None else self.timeout
+
+    def tls_context(self) -> ssl.SSLContext:
+        """The context for a handshake: the given one, else a verifying default (an unverified
+        one for opportunistic STARTTLS, see the module documentation)."""
+        if self.ssl_context is not None:
+            return self.ssl_context
+        from .tls import client_context  # noqa: PLC0415 - keep ssl setup off the import path
+
+        return client_context(verify=self.tls != "starttls-opportunistic")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SendResult:
+    """The outcome of one ``send_message()``: the reply that decided each recipient's fate.
+
+    ``outcomes`` pairs every recipient, in RCPT order, with the RCPT refusal, the reply after the
+    data (its own one in LMTP, RFC 2033 §4.2), or the MAIL refusal. ``transaction`` is the core's
+    :class:`esmtp_core.TransactionResult` with every raw reply.
+    """
+
+    sender: str
+    outcomes: tuple[tuple[str, Reply], ...]
+    transaction: TransactionResult
+
+    @classmethod
+    def from_transaction(
+        cls, result: TransactionResult, recipients: Sequence[str] = ()
+    ) -> SendResult:
+        """Build from the core's result; ``recipients`` (the envelope) adds those whose RCPT was
+        never sent (MAIL refused without PIPELINING), with the reply that stopped them."""
+        outcomes = result.outcomes()
+        stopper = result.mail_reply
+        if stopper.is_positive:
+            stopper = next((r for _, r in result.data_replies if not r.is_positive), stopper)
+        for address in recipients:
+            outcomes.setdefault(address, stopper)
+        return cls(sender=result.sender, outcomes=tuple(outcomes.items()), transaction=result)
+
+    @property
+    def accepted(self) -> tuple[str, ...]:
+        """Recipients the server took responsibility for (2xx after the data)."""
+        return tuple(rcpt for rcpt, reply in self.outcomes if 200 <= reply.code < 300)
+
+    @property
+    def refused(self) -> dict[str, Reply]:
+        """Every other recipient with the reply that refused it."""
+        return {rcpt: reply for rcpt, reply in self.outcomes if not 200 <= reply.code < 300}
+
+    @property
+    def ok(self) -> bool:
+        """Accepted for every recipient."""
+        return bool(self.outcomes) and not self.refused
+
+    @property
+    def mail_reply(self) -> Reply:
+        """The reply to ``MAIL FROM``."""
+        return self.transaction.mail_reply
+
+    @property
+    def data_reply(self) -> Reply | None:
+        """The reply after the data (SMTP), or None (LMTP: see ``outcomes``; or never sent)."""
+        return next((reply for rcpt, reply in self.transaction.data_replies if rcpt is None), None)
+
+
+# --- messages -------------------------------------------------------------------------------------
+
+
+def prepare_message(
+    message: Message, sender: str | None, recipients: Iterable[str] | None
+) -> tuple[str, list[str], bytes]:
+    """The envelope and the bytes to send, as :meth:`smtplib.SMTP.send_message` does it.
+
+    Bytes are sent exactly as given and need ``sender`` and ``recipients``. For an
+    :class:`email.message.Message` the sender defaults to ``Sender``, else ``From``, and the
+    recipients to ``To``, ``Cc`` and ``Bcc`` — the ``Resent-`` fields instead when the message
+    has one ``Resent-Date`` block (RFC 5322 §3.6.6). ``Bcc`` and ``Resent-Bcc`` are removed from
+    the copy that is sent; lines end in CRLF; with a non-ASCII address the headers are written as
+    UTF-8 (RFC 6532), which the core pairs with SMTPUTF8. Raises ``ValueError`` when the envelope
+    cannot be found.
+    """
+    if isinstance(message, bytes | bytearray | memoryview):
+        if sender is None or recipients is None:
+            raise ValueError("a message given as bytes needs sender and recipients")
+        return sender, _recipients(recipients), bytes(message)
+    if not isinstance(message, email.message.Message):
+        raise TypeError(f"message must be an email.message.Message or bytes, not {message!r}")
+    resent = message.get_all("Resent-Date")
+    if resent is None:
+        prefix = ""
+    elif len(resent) == 1:
+        prefix = "Resent-"
+    else:
+        raise ValueError("the message has more than one Resent- block: give the envelope")
+    if sender is None:
+        field = message[prefix + "Sender"] or message[prefix + "From"]
+        found = [addr for _, addr in email.utils.getaddresses([str(field)]) if addr]
+        if field is None or not found:
+            raise ValueError(f"no sender: give sender= or a {prefix}From field")
+        sender = found[0]
+    if recipients is None:
+        fields = [
+            str(value)
+            for name in ("To", "Cc", "Bcc")
+            for value in message.get_all(prefix + name, [])
+        ]
+        recipients = [addr for _, addr in email.utils.getaddresses(fields) if addr]
+        if not recipients:
+            raise ValueError(f"no recipients: give recipients= or {prefix}To/Cc/Bcc fields")
+    recipient_list = _recipients(recipients)
+    outgoing = copy.copy(message)  # headers are replaced, not mutated, by __delitem__
+    del outgoing["Bcc"]
+    del outgoing["Resent-Bcc"]
+    policy = message.policy
+    if any(not address.isascii() for address in (sender, *recipient_list)):
+        if isinstance(policy, email.policy.EmailPolicy):
+            policy = policy.clone(utf8=True)
+        else:
+            policy = email.policy.SMTPUTF8
+    buffer = io.BytesIO()
+    generator = email.generator.BytesGenerator(buffer, mangle_from_=False, policy=policy)
+    generator.flatten(outgoing, linesep="\r\n")
+    return sender, recipient_list, buffer.getvalue()
+
+
+def _recipients(recipients: Iterable[str]) -> list[str]:
+    if isinstance(recipients, str):
+        return [recipients]
+    found = list(recipients)
+    if not found:
+        raise ValueError("no recipients")
+    return found
+
+
+def default_local_hostname(local_address: object) -> str:
+    """The EHLO argument when none was configured (see the module documentation)."""
+    name = socket.gethostname()
+    if "." in name and name.isascii() and " " not in name:
+        return name
+    if isinstance(local_address, tuple) and local_address:
+        try:
+            ip = ipaddress.ip_address(str(local_address[0]).split("%", 1)[0])
+        except ValueError:
+            pass
+        else:
+            return f"[IPv6:{ip}]" if ip.version == 6 else f"[{ip}]"
+    return "localhost"
+
+
+# --- the driver -----------------------------------------------------------------------------------
+
+
+class ClientDriver:
+    """One client session over one connection: the core plus the sequencing of operations.
+
+    Created by an adapter once the TCP connection (and, for implicit TLS, the handshake) is up.
+    Operations are generators (see the module documentation); one runs at a time.
+    """
+
+    def __init__(self, options: ClientOptions, local_address: object = None) -> None:
+        self.options = options
+        config = dataclasses.replace(
+            options.config or ClientConfig(),
+            local_hostname=options.local_hostname or default_local_hostname(local_address),
+            lmtp=options.lmtp,
+            tls_on_connect=options.implicit_tls,
+            allow_insecure_auth=options.allow_insecure_auth,
+        )
+        self.conn = ClientConnection(config)
+        #: The server's greeting, once read.
+        self.greeting: Reply | None = None
+        #: Why opportunistic STARTTLS did not happen ("not offered" or the refusal), else None.
+        self.tls_skipped: str | None = None
+        #: Set when the session must not go on (a protocol error, an impostor server): the
+        #: adapter closes the connection after the operation raised.
+        self.broken = False
+        self._busy = False
+
+    # --- plumbing for the adapter ---------------------------------------------------------------
+
+    def data_to_send(self) -> bytes:
+        """Bytes to write now; call before every read and after every operation."""
+        return self.conn.data_to_send()
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """The server's last EHLO/LHLO capabilities."""
+        return self.conn.capabilities
+
+    @property
+    def closed(self) -> bool:
+        """The session is over (QUIT answered, 421, the server closed, or a protocol error)."""
+        return self.conn.closed
+
+    def run_guard(self) -> None:
+        """Called by the adapter before an operation: one operation at a time per client."""
+        if self._busy:
+            raise RuntimeError("another operation is in progress on this client")
+
+    # --- operations -----------------------------------------------------------------------------
+
+    def connect(self) -> Steps[Reply]:
+        """Greeting, EHLO/LHLO, then STARTTLS as ``options.tls`` says; returns the greeting."""
+        with self._operation():
+            event = yield from self._event(Greeting)
+            self.greeting = event.reply
+            if not event.ok:
+                raise SMTPGreetingError(event.reply, f"session refused: {event.reply}")
+            yield from self._hello()
+            mode = self.options.tls
+            if mode not in ("starttls", "starttls-opportunistic"):
+                return event.reply
+            if not self.capabilities.starttls:
+                if mode == "starttls":
+                    self.broken = True
+                    raise SMTPTLSError(
+                        f"{self.options.host} does not offer STARTTLS and TLS is required"
+                    )
+                self.tls_skipped = "STARTTLS not offered"
+                return event.reply
+            yield from self._starttls(opportunistic=mode == "starttls-opportunistic")
+            return event.reply
+
+    def ehlo(self) -> Steps[Reply]:
+        """EHLO (LHLO in LMTP) again, refreshing :attr:`capabilities`; returns the reply."""
+        with self._operation():
+            return (yield from self._hello())
+
+    def starttls(self) -> Steps[Reply]:
+        """STARTTLS (RFC 3207), the handshake, and EHLO again; returns the ``220``."""
+        with self._operation():
+            if self.conn.tls_active:
+                raise SMTPNotSupportedError("TLS is already active")
+            if not self.capabilities.starttls:
+                raise SMTPNotSupportedError(f"{self.options.host} does not offer STARTTLS")
+            return (yield from self._starttls(opportunistic=False))
+
+    def login(
+        self,
+        username: str,
+        password: str | None = None,
+        *,
+        token: str | None = None,
+        authzid: str | None = None,
+        mechanism: str | None = None,
+    ) -> Steps[Reply]:
+        """AUTH (RFC 4954) with the strongest offered mechanism (or ``mechanism``); returns the
+        ``235``. Refused before TLS unless ``allow_insecure_auth``."""
+        with self._operation():
+            conn = self.conn
+            if not conn.tls_active and not self.options.allow_insecure_auth:
+                raise SMTPTLSError(
+                    "refusing to send credentials without TLS (use tls=..., or "
+                    "allow_insecure_auth=True)"
+                )
+            if not self.capabilities.auth_mechanisms:
+                raise SMTPNotSupportedError(f"{self.options.host} does not offer AUTH")
+            credentials = ClientCredentials(
+                username=username, password=password, authzid=authzid, token=token
+            )
+            try:
+                conn.auth(credentials, mechanism)
+            except (LocalProtocolError, SaslError) as exc:
+                raise SMTPNotSupportedError(str(exc)) from exc
+            event = yield from self._event(AuthResult)
+            if event.ok:
+                return event.reply
+            if event.error is not None and event.reply.code == 235:
+                # The server claims success without proving it knows the secret (SCRAM):
+                # treat it as an impostor and stop talking to it.
+                self.broken = True
+            message = f"authentication failed: {event.reply}"
+            if event.error is not None:
+                message += f" ({event.error})"
+            raise SMTPAuthenticationError(event.reply, message, error=event.error)
+
+    def send_message(
+        self,
+        message: Message,
+        sender: str | None = None,
+        recipients: Iterable[str] | None = None,
+        *,
+        mail_params: MailParams | None = None,
+        rcpt_params: RcptParams | Mapping[str, RcptParams] | None = None,
+        dsn_notify: Iterable[DsnNotify] | None = None,
+        dsn_return: DsnReturn | None = None,
+        envid: str | None = None,
+        binary: bool = False,
+    ) -> Steps[SendResult]:
+        """One whole mail transaction; see the adapters' ``send_message``."""
+        with self._operation():
+            sender, addresses, data = prepare_message(message, sender, recipients)
+            params, rcpts = self._envelope(
+                addresses,
+                mail_params=mail_params,
+                rcpt_params=rcpt_params,
+                dsn_notify=dsn_notify,
+                dsn_return=dsn_return,
+                envid=envid,
+            )
+            conn = self.conn
+            if conn.state is not ClientState.READY:
+                raise SMTPClientError(f"cannot send in state {conn.state.name}: connect() first")
+            try:
+                if binary:
+                    conn.start_transaction(
+                        sender, rcpts, mail_params=params, size=len(data), binary=True
+                    )
+                    conn.send_body(data)
+                    conn.end_body()
+                else:
+                    conn.send_message(sender, rcpts, data, mail_params=params)
+            except LocalProtocolError as exc:
+                raise SMTPNotSupportedError(str(exc)) from exc
+            event = yield from self._event(TransactionResult)
+            result = SendResult.from_transaction(event, addresses)
+            if result.accepted:
+                return result
+            raise _send_error(result)
+
+    def noop(self) -> Steps[Reply]:
+        """NOOP; returns the ``250``."""
+        with self._operation():
+            self.conn.noop()
+            return (yield from self._simple_reply())
+
+    def rset(self) -> Steps[Reply]:
+        """RSET; returns the ``250``."""
+        with self._operation():
+            self.conn.rset()
+            return (yield from self._simple_reply())
+
+    def quit(self) -> Steps[Reply | None]:
+        """QUIT, then wait for the server to close; returns the ``221`` (None when the session
+        had already ended or the server closed without it). Never raises for a refusal."""
+        with self._operation():
+            conn = self.conn
+            if conn.closed or conn.state in (ClientState.CONNECTED, ClientState.TLS_PENDING):
+                return None
+            try:
+                conn.quit()
+            except LocalProtocolError:  # an earlier operation failed half-way: just close
+                return None
+            reply: Reply | None = None
+            while True:
+                try:
+                    event = yield from self._next()
+                except SMTPServerDisconnected as exc:
+                    return reply or exc.reply
+                if isinstance(event, CommandReply) and event.verb == "QUIT":
+                    reply = event.reply
+
+    # --- steps ----------------------------------------------------------------------------------
+
+    def _hello(self) -> Steps[Reply]:
+        self.conn.hello()
+        event = yield from self._event(EhloReply)
+        if not event.ok:
+            raise SMTPHeloError(event.reply, f"{event.verb} refused: {event.reply}")
+        return event.reply
+
+    def _starttls(self, *, opportunistic: bool) -> Steps[Reply]:
+        self.conn.starttls()
+        event = yield from self._event(StartTLSReply)
+        if not event.ready:
+            if opportunistic:
+                self.tls_skipped = f"STARTTLS refused: {event.reply}"
+                return event.reply
+            raise SMTPStartTLSRefused(event.reply, f"STARTTLS refused: {event.reply}")
+        # Any later failure leaves the connection in an unknown TLS state.
+        self.broken = True
+        tls_object = yield Want.TLS
+        self.conn.tls_started(_channel_binding(tls_object))
+        self.broken = False
+        yield from self._hello()
+        return event.reply
+
+    def _simple_reply(self) -> Steps[Reply]:
+        event = yield from self._event(CommandReply)
+        if not event.ok:
+            raise SMTPResponseError(event.reply, f"{event.verb} refused: {event.reply}")
+        return event.reply
+
+    def _event(self, kind: type[T]) -> Steps[T]:
+        """The next event, which must be a ``kind``."""
+        event = yield from self._next()
+        if not isinstance(event, kind):  # the core matches replies to commands: cannot happen
+            self.broken = True
+            raise SMTPProtocolError(f"expected {kind.__name__}, got {event!r}")
+        return event
+
+    def _next(self) -> Steps[ClientEvent]:
+        conn = self.conn
+        while True:
+            try:
+                event = conn.next_event()
+            except RemoteProtocolError as exc:
+                self.broken = True
+                raise SMTPProtocolError(f"the server broke the protocol: {exc}", exc.reply) from exc
+            if event is NEED_DATA:
+                data = yield Want.READ
+                assert isinstance(data, bytes)
+                conn.receive_data(data)
+                continue
+            if event is PAUSED:  # only between StartTLSReply and tls_started(), handled there
+                raise AssertionError("PAUSED outside STARTTLS")
+            assert isinstance(event, ClientEvent)
+            if isinstance(event, SessionEnded):
+                reply = event.reply
+                text = f"the server closed the session: {reply}" if reply else (
+                    "the server closed the connection"
+                )
+                raise SMTPServerDisconnected(text, reply)
+            return event
+
+    def _envelope(
+        self,
+        addresses: Sequence[str],
+        *,
+        mail_params: MailParams | None,
+        rcpt_params: RcptParams | Mapping[str, RcptParams] | None,
+        dsn_notify: Iterable[DsnNotify] | None,
+        dsn_return: DsnReturn | None,
+        envid: str | None,
+    ) -> tuple[MailParams | None, list[str | tuple[str, RcptParams]]]:
+        dsn = self.capabilities.dsn
+        params = mail_params
+        if dsn and (dsn_return is not None or envid is not None):
+            params = params or MailParams()
+            params = dataclasses.replace(
+                params,
+                ret=dsn_return if dsn_return is not None else params.ret,
+                envid=envid if envid is not None else params.envid,
+            )
+        notify = frozenset(dsn_notify) if dsn_notify is not None and dsn else None
+        rcpts: list[str | tuple[str, RcptParams]] = []
+        for address in addresses:
+            given = rcpt_params.get(address) if isinstance(rcpt_params, Mapping) else rcpt_params
+            if notify is not None:
+                base = given or RcptParams()
+                given = RcptParams(notify=notify, orcpt=base.orcpt, extra=base.extra)
+            rcpts.append(address if given is None else (address, given))
+        return params, rcpts
+
+    # --- bookkeeping ----------------------------------------------------------------------------
+
+    def _operation(self) -> _Operation:
+        self.run_guard()
+        return _Operation(self)
+
+
+class _Operation:
+    """Marks the driver busy while an operation runs (also when its generator is abandoned)."""
+
+    def __init__(self, driver: ClientDriver) -> None:
+        self._driver = driver
+
+    def __enter__(self) -> None:
+        self._driver._busy = True
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._driver._busy = False
+
+
+def must_close(driver: ClientDriver | None, exc: BaseException) -> bool:
+    """Whether an adapter must close the connection after an operation raised ``exc``.
+
+    Refusals (:class:`~transports.errors.SMTPReplyError`) and errors raised before anything was
+    sent (``ValueError``, :class:`~transports.errors.SMTPNotSupportedError`, ...) leave the
+    session usable; lost connections, timeouts, protocol and TLS failures do not, nor does
+    anything interrupting an operation half-way (``KeyboardInterrupt``, cancellation).
+    """
+    if driver is not None and driver.broken:
+        return True
+    if isinstance(exc, SMTPConnectionError | SMTPTimeoutError | SMTPProtocolError | OSError):
+        return True
+    return not isinstance(exc, Exception)
+
+
+def _channel_binding(tls_object: object) -> ChannelBinding | None:
+    """``tls-server-end-point`` (RFC 5929) from the server certificate, for SCRAM-*-PLUS."""
+    if not isinstance(tls_object, ssl.SSLObject | ssl.SSLSocket):
+        return None
+    certificate = tls_object.getpeercert(binary_form=True)
+    if not certificate:
+        return None
+    from .tls import server_end_point_binding  # noqa: PLC0415 - imports cryptography if present
+
+    return server_end_point_binding(certificate)
+
+
+def _send_error(result: SendResult) -> SMTPClientError:
+    """The exception for a message delivered to nobody, typed by where it failed."""
+    transaction = result.transaction
+    mail = transaction.mail_reply
+    if not mail.is_positive:
+        return SMTPSenderRefused(mail, result, f"sender {result.sender!r} refused: {mail}")
+    if not any(reply.is_positive for _, reply in transaction.recipient_replies):
+        last = transaction.recipient_replies[-1][1] if transaction.recipient_replies else mail
+        listing = "; ".join(f"{rcpt}: {reply}" for rcpt, reply in result.refused.items())
+        return SMTPRecipientsRefused(last, result, f"every recipient refused ({listing})")
+    replies = [reply for _, reply in transaction.data_replies if not 200 <= reply.code < 300]
+    reply = replies[-1] if replies else mail
+    return SMTPDataError(reply, result, f"message refused: {reply}")
