@@ -1,49 +1,51 @@
 """Drive our sans-I/O cores in memory for the benchmarks (no sockets, no threads).
 
-The driver answers every decision the way a discarding server would (``accept()``), so what is
+The drivers answer every decision the way a discarding server would (``accept()``), so what is
 timed is the core's own work plus the minimum any embedding code must do (call ``next_event()``
-until ``NEED_DATA``, look at the event's type).
-
-The cores are being written alongside the benchmarks; when a name is not there yet the matching
-cases are reported as skipped instead of failing the whole run.
+until ``NEED_DATA``, look at the event's type, flush ``data_to_send()``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
-import esmtp_core
+from esmtp_core import (
+    NEED_DATA,
+    PAUSED,
+    BodyChunk,
+    ClientConfig,
+    ClientConnection,
+    EhloReply,
+    EndOfMessage,
+    Greeting,
+    ServerConfig,
+    ServerConnection,
+    SessionEnded,
+    TransactionResult,
+)
 
 __all__ = [
-    "CLIENT_PAIR_AVAILABLE",
-    "CLIENT_PAIR_MISSING",
-    "CORE_AVAILABLE",
-    "CORE_MISSING",
-    "ENCODER_AVAILABLE",
-    "ENCODER_MISSING",
-    "encode_body",
+    "PAIR_SERVER_CONFIGS",
+    "SERVER_CONFIG",
+    "client_in_body",
+    "client_server_transaction",
+    "encode_into",
     "feed_server",
     "server_in_data_state",
     "server_in_transaction",
     "server_transaction",
 ]
 
-CORE_AVAILABLE = hasattr(esmtp_core, "ServerConnection")
-CORE_MISSING = "esmtp_core.ServerConnection not available yet"
-ENCODER_AVAILABLE = hasattr(esmtp_core, "ClientConnection")
-ENCODER_MISSING = "esmtp_core.ClientConnection not available yet"
-CLIENT_PAIR_AVAILABLE = CORE_AVAILABLE and ENCODER_AVAILABLE
-CLIENT_PAIR_MISSING = ENCODER_MISSING
-
-_NEED_DATA = esmtp_core.NEED_DATA
-_PAUSED = esmtp_core.PAUSED
-_BodyChunk = esmtp_core.BodyChunk
-_EndOfMessage = esmtp_core.EndOfMessage
-
 #: Strict defaults (bare LF/CR rejected, 1000-octet lines), only the size limit lifted so that
-#: the 10 MiB body and the 100 MiB memory test fit.
-SERVER_CONFIG = esmtp_core.ServerConfig(hostname="bench.example", max_message_size=None)
+#: the 10 MiB body fits.
+SERVER_CONFIG = ServerConfig(hostname="bench.example", max_message_size=None)
+CLIENT_CONFIG = ClientConfig(local_hostname="client.example")
+
+#: The server core for the client+server pair: DATA (no CHUNKING) or BDAT (the default config).
+PAIR_SERVER_CONFIGS = {
+    "DATA": ServerConfig(hostname="bench.example", chunking=False),
+    "BDAT": ServerConfig(hostname="bench.example"),
+}
 
 TRANSACTION_HEAD = (
     b"EHLO client.example\r\n"
@@ -52,55 +54,54 @@ TRANSACTION_HEAD = (
 )
 
 
-def _server() -> Any:
-    conn = esmtp_core.ServerConnection(SERVER_CONFIG)  # type: ignore[attr-defined,unused-ignore]
+def _server(config: ServerConfig = SERVER_CONFIG) -> ServerConnection:
+    conn = ServerConnection(config)
     conn.greet()
     return conn
 
 
-def _answer_all(conn: Any) -> list[object]:
-    """Process events until NEED_DATA, accepting every decision; return the events."""
-    events: list[object] = []
+def _serve(conn: ServerConnection, data: bytes, delivered: list[bytes] | None = None) -> bytes:
+    """Hand ``data`` to a server core, accept every decision (collecting the body chunks into
+    ``delivered`` when given) until it needs more data; return its replies."""
+    if data:
+        conn.receive_data(data)
     while True:
         event = conn.next_event()
-        if event is _NEED_DATA:
-            return events
-        if event is _PAUSED:
-            if conn.pending is None:
-                raise RuntimeError("server core paused with no pending decision")
+        if event is NEED_DATA:
+            break
+        if event is PAUSED:
+            if conn.closed:  # after QUIT: nothing more will come
+                break
             conn.accept()
-            continue
-        events.append(event)
+        elif delivered is not None and type(event) is BodyChunk:
+            delivered.append(event.data)
+    return conn.data_to_send()
 
 
-def server_in_transaction() -> Any:
+def server_in_transaction() -> ServerConnection:
     """A server core after EHLO, MAIL and one RCPT, all accepted (ready for DATA or BDAT)."""
     conn = _server()
-    conn.receive_data(TRANSACTION_HEAD)
-    _answer_all(conn)
-    replies = conn.data_to_send()
+    replies = _serve(conn, TRANSACTION_HEAD)
     if replies.count(b"\r\n250 ") != 3:
         raise RuntimeError(f"unexpected replies setting up a transaction: {replies!r}")
     return conn
 
 
-def server_in_data_state() -> Any:
+def server_in_data_state() -> ServerConnection:
     """A server core that answered DATA with 354 and now expects the body."""
     conn = server_in_transaction()
-    conn.receive_data(b"DATA\r\n")
-    _answer_all(conn)
-    reply = conn.data_to_send()
+    reply = _serve(conn, b"DATA\r\n")
     if not reply.startswith(b"354"):
         raise RuntimeError(f"DATA was answered {reply!r}")
     return conn
 
 
-def feed_server(conn: Any, pieces: Iterable[bytes], *, collect: bool = False) -> bytes:
-    """Feed body pieces (DATA wire form or a BDAT command plus its octets) and accept the message.
+def feed_server(conn: ServerConnection, pieces: Iterable[bytes], *, collect: bool = False) -> bytes:
+    """Feed body pieces (DATA wire form, or a BDAT command plus its octets) and accept the message.
 
     The loop is what any adapter does per received chunk. With ``collect`` the body is
-    reassembled from the ``BodyChunk`` events and the ``250`` reply is checked (validation pass);
-    without it the chunks are dropped, as a discarding handler would.
+    reassembled from the ``BodyChunk`` events and the ``250`` reply is checked (the validation
+    pass); without it the chunks are dropped, as a discarding handler would.
     """
     out: list[bytes] = []
     receive, next_event = conn.receive_data, conn.next_event
@@ -109,15 +110,15 @@ def feed_server(conn: Any, pieces: Iterable[bytes], *, collect: bool = False) ->
         receive(piece)
         while True:
             event = next_event()
-            if event is _NEED_DATA:
+            if event is NEED_DATA:
                 break
-            if type(event) is _BodyChunk:
+            if type(event) is BodyChunk:
                 if collect:
                     out.append(event.data)
-            elif type(event) is _EndOfMessage:
+            elif type(event) is EndOfMessage:
                 conn.accept()
                 done = True
-            elif event is _PAUSED:
+            elif event is PAUSED:
                 conn.accept()
             else:
                 raise RuntimeError(f"unexpected event in the body: {event!r}")
@@ -125,11 +126,6 @@ def feed_server(conn: Any, pieces: Iterable[bytes], *, collect: bool = False) ->
     if collect and (not done or not reply.startswith(b"250")):
         raise RuntimeError(f"message not accepted: done={done}, reply={reply[-200:]!r}")
     return b"".join(out)
-
-
-def encode_body(body: bytes) -> bytes:
-    """The client core's DATA encoding of ``body`` (dot-stuffed, with the final ``.CRLF``)."""
-    raise NotImplementedError(ENCODER_MISSING)
 
 
 def server_transaction(reads: list[bytes]) -> bytes:
@@ -140,21 +136,78 @@ def server_transaction(reads: list[bytes]) -> bytes:
     conn.data_to_send()
     body: list[bytes] = []
     for data in reads:
-        conn.receive_data(data)
-        while True:
-            event = conn.next_event()
-            if event is _NEED_DATA:
-                break
-            if event is _PAUSED:
-                conn.accept()
-            elif type(event) is _BodyChunk:
-                body.append(event.data)
-        conn.data_to_send()
+        _serve(conn, data, body)
     if not conn.closed:
         raise RuntimeError("the session did not end after QUIT")
     return b"".join(body)
 
 
-def client_server_transaction(body: bytes) -> bytes:
-    """The same transaction driven by our client core, wired in memory to our server core."""
-    raise NotImplementedError(CLIENT_PAIR_MISSING)
+# --- the client side ------------------------------------------------------------------------
+
+#: What a server without CHUNKING answers, so that the client core sends DATA.
+_CANNED_GREETING = b"220 bench.example ESMTP\r\n"
+_CANNED_EHLO = (
+    b"250-bench.example\r\n250-PIPELINING\r\n250-8BITMIME\r\n250 ENHANCEDSTATUSCODES\r\n"
+)
+_CANNED_TRANSACTION = b"250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 Go ahead\r\n"
+
+
+def _drain(conn: ClientConnection) -> None:
+    while conn.next_event() is not NEED_DATA:
+        pass
+
+
+def client_in_body() -> ClientConnection:
+    """A client core that sent MAIL, RCPT and DATA (pipelined) and got the 354: ``send_body()``
+    output now goes straight to ``data_to_send()``. The server side is canned replies."""
+    conn = ClientConnection(CLIENT_CONFIG)
+    conn.receive_data(_CANNED_GREETING)
+    _drain(conn)
+    conn.ehlo()
+    conn.data_to_send()
+    conn.receive_data(_CANNED_EHLO)
+    _drain(conn)
+    conn.data_to_send()
+    conn.start_transaction("sender@client.example", ["rcpt@bench.example"])
+    if not conn.data_to_send().endswith(b"DATA\r\n"):
+        raise RuntimeError("the client core did not pipeline MAIL, RCPT and DATA")
+    conn.receive_data(_CANNED_TRANSACTION)
+    _drain(conn)
+    return conn
+
+
+def encode_into(conn: ClientConnection, pieces: Iterable[bytes]) -> bytes:
+    """Stream ``pieces`` of a body through a client core in DATA and end it; return the wire."""
+    send_body = conn.send_body
+    for piece in pieces:
+        send_body(piece)
+    conn.end_body()
+    return conn.data_to_send()
+
+
+def client_server_transaction(body: bytes, mode: str = "DATA") -> bytes:
+    """A whole session driven by our client core (``send_message`` to two recipients, with
+    PIPELINING), wired in memory to our server core; returns the body the server delivered."""
+    server = _server(PAIR_SERVER_CONFIGS[mode])
+    client = ClientConnection(CLIENT_CONFIG)
+    delivered: list[bytes] = []
+    sent = False
+    while not client.closed:
+        event = client.next_event()
+        if event is NEED_DATA:
+            client.receive_data(_serve(server, client.data_to_send(), delivered))
+        elif isinstance(event, Greeting):
+            client.ehlo()
+        elif isinstance(event, EhloReply):
+            client.send_message("sender@client.example",
+                                ["one@bench.example", "two@bench.example"], body)
+            sent = True
+        elif isinstance(event, TransactionResult):
+            if not event.ok:
+                raise RuntimeError(f"transaction refused: {event!r}")
+            client.quit()
+        elif isinstance(event, SessionEnded):
+            break
+    if not sent:
+        raise RuntimeError("the client never got to send the message")
+    return b"".join(delivered)

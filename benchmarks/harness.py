@@ -449,23 +449,27 @@ def measure_cpu_throughput(
     process's CPU time, not wall time: on a shared machine another job taking the core for a
     moment stretches wall time but not our CPU time. ``prepare`` (untimed) builds ``batch`` fresh
     inputs (connections already in DATA state, ...) so that tiny bodies are timed in batches and
-    the clock's own cost vanishes; the garbage collector is off while timing, as in ``timeit``.
+    the clock's own cost vanishes; one untimed-for-the-result pass first sizes the batches to
+    about 5 ms each. The garbage collector is off while timing, as in ``timeit``.
     """
-    batch = max(1, min(512, (256 * 1024) // max(nbytes, 1)))
     spent = 0.0
     passes = 0
     gc_was_enabled = gc.isenabled()
-    try:
-        while spent < min_time:
-            state = prepare(batch)
-            gc.disable()
+
+    def timed(batch: int) -> float:
+        state = prepare(batch)
+        gc.disable()
+        try:
             start = time.process_time()
             run(state)
-            spent += time.process_time() - start
+            return time.process_time() - start
+        finally:
             if gc_was_enabled:
                 gc.enable()
-            passes += batch
-    finally:
-        if gc_was_enabled:
-            gc.enable()
+
+    one = max(timed(1), 1e-7)  # warm-up and calibration
+    batch = max(1, min(1000, int(0.005 / one)))
+    while spent < min_time:
+        spent += timed(batch)
+        passes += batch
     return {"GB/s": nbytes * passes / spent / 1e9, "us": spent / passes * 1e6}
