@@ -108,6 +108,7 @@ from .errors import (
 )
 
 __all__ = [
+    "ClientBase",
     "ClientDriver",
     "ClientOptions",
     "Message",
@@ -677,6 +678,91 @@ class _Operation:
 
     def __exit__(self, *exc_info: object) -> None:
         self._driver._busy = False
+
+
+class ClientBase:
+    """Constructor and session state shared by every adapter's ``Client`` (no I/O here).
+
+    Arguments are validated by :meth:`ClientOptions.build`; the adapter sets ``_driver`` when a
+    connection is up and back to None when it closes.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int = 25,
+        *,
+        local_hostname: str | None = None,
+        tls: TlsMode | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        server_hostname: str | None = None,
+        timeout: float | None = 60.0,
+        connect_timeout: float | None = None,
+        lmtp: bool = False,
+        allow_insecure_auth: bool = False,
+        config: ClientConfig | None = None,
+    ) -> None:
+        self.options = ClientOptions.build(
+            host,
+            port,
+            local_hostname=local_hostname,
+            tls=tls,
+            ssl_context=ssl_context,
+            server_hostname=server_hostname,
+            timeout=timeout,
+            connect_timeout=connect_timeout,
+            lmtp=lmtp,
+            allow_insecure_auth=allow_insecure_auth,
+            config=config,
+        )
+        self._driver: ClientDriver | None = None
+        #: The last session's driver, kept after close() for the state properties.
+        self._last: ClientDriver | None = None
+
+    @property
+    def connected(self) -> bool:
+        """A session is open (``connect()`` succeeded and nothing closed it since)."""
+        return self._driver is not None and not self._driver.closed
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """What the server offered in its last EHLO/LHLO reply (empty before connecting)."""
+        driver = self._driver or self._last
+        return driver.capabilities if driver is not None else Capabilities()
+
+    @property
+    def greeting(self) -> Reply | None:
+        """The server's greeting."""
+        driver = self._driver or self._last
+        return driver.greeting if driver is not None else None
+
+    @property
+    def tls_active(self) -> bool:
+        """The session runs over TLS (implicit, or STARTTLS done)."""
+        return self._driver is not None and self._driver.conn.tls_active
+
+    @property
+    def tls_skipped(self) -> str | None:
+        """Why opportunistic STARTTLS was not used; None when TLS is up or was not wanted."""
+        driver = self._driver or self._last
+        return driver.tls_skipped if driver is not None else None
+
+    @property
+    def authenticated(self) -> str | None:
+        """The SASL mechanism of a successful ``login()`` in this session, else None."""
+        return self._driver.conn.authenticated if self._driver is not None else None
+
+    def _session(self) -> ClientDriver:
+        if self._driver is None:
+            raise SMTPConnectionError("not connected: call connect() first")
+        return self._driver
+
+    def _new_session(self, local_address: object) -> ClientDriver:
+        self._driver = self._last = ClientDriver(self.options, local_address)
+        return self._driver
+
+    def _end_session(self) -> None:
+        self._driver = None
 
 
 def must_close(driver: ClientDriver | None, exc: BaseException) -> bool:

@@ -16,8 +16,6 @@ from types import TracebackType
 from typing import TypeVar
 
 from esmtp_core import (
-    Capabilities,
-    ClientConfig,
     DsnNotify,
     DsnReturn,
     MailParams,
@@ -26,12 +24,12 @@ from esmtp_core import (
 )
 
 from .._client_driver import (
+    ClientBase,
     ClientDriver,
     ClientOptions,
     Message,
     SendResult,
     Steps,
-    TlsMode,
     Want,
     must_close,
 )
@@ -51,7 +49,7 @@ T = TypeVar("T")
 _READ_SIZE = 65536
 
 
-class Client:
+class Client(ClientBase):
     """A blocking SMTP/LMTP client (RFC 5321, 3207, 4954, 2033; extensions used when offered).
 
     ::
@@ -64,8 +62,8 @@ class Client:
     ``tls``: ``"starttls"`` (required: a server without it is an error),
     ``"starttls-opportunistic"`` (used when offered, plaintext otherwise — see
     :attr:`tls_skipped`), ``"implicit"`` (TLS from the first byte, port 465) or None (plaintext;
-    :meth:`starttls` by hand). ``timeout`` bounds
-    connecting (unless ``connect_timeout``), each read, each write and each handshake.
+    :meth:`starttls` by hand). ``timeout`` bounds connecting (unless ``connect_timeout``), each
+    read, each write and each handshake.
     Credentials never go out without TLS unless ``allow_insecure_auth``. ``config`` passes core
     options (:class:`esmtp_core.ClientConfig`, e.g. ``use_chunking=False``).
 
@@ -74,68 +72,7 @@ class Client:
     per thread (see :func:`transports.threads.send_messages`).
     """
 
-    def __init__(
-        self,
-        host: str,
-        port: int = 25,
-        *,
-        local_hostname: str | None = None,
-        tls: TlsMode | None = None,
-        ssl_context: ssl.SSLContext | None = None,
-        server_hostname: str | None = None,
-        timeout: float | None = 60.0,
-        connect_timeout: float | None = None,
-        lmtp: bool = False,
-        allow_insecure_auth: bool = False,
-        config: ClientConfig | None = None,
-    ) -> None:
-        self.options = ClientOptions.build(
-            host,
-            port,
-            local_hostname=local_hostname,
-            tls=tls,
-            ssl_context=ssl_context,
-            server_hostname=server_hostname,
-            timeout=timeout,
-            connect_timeout=connect_timeout,
-            lmtp=lmtp,
-            allow_insecure_auth=allow_insecure_auth,
-            config=config,
-        )
-        self._sock: socket.socket | None = None
-        self._driver: ClientDriver | None = None
-
-    # --- state ----------------------------------------------------------------------------------
-
-    @property
-    def connected(self) -> bool:
-        """A session is open (``connect()`` succeeded and nothing closed it since)."""
-        return self._sock is not None and self._driver is not None and not self._driver.closed
-
-    @property
-    def capabilities(self) -> Capabilities:
-        """What the server offered in its last EHLO/LHLO reply."""
-        return self._require().capabilities
-
-    @property
-    def greeting(self) -> Reply | None:
-        """The server's ``220`` greeting."""
-        return self._driver.greeting if self._driver is not None else None
-
-    @property
-    def tls_active(self) -> bool:
-        """The session runs over TLS."""
-        return self._driver is not None and self._driver.conn.tls_active
-
-    @property
-    def tls_skipped(self) -> str | None:
-        """Why opportunistic STARTTLS was not used (None when TLS is up or was not wanted)."""
-        return self._driver.tls_skipped if self._driver is not None else None
-
-    @property
-    def authenticated(self) -> str | None:
-        """The SASL mechanism of a successful ``login()``, else None."""
-        return self._driver.conn.authenticated if self._driver is not None else None
+    _sock: socket.socket | None = None
 
     @property
     def ssl_object(self) -> ssl.SSLSocket | None:
@@ -161,20 +98,20 @@ class Client:
         try:
             if options.implicit_tls:
                 self._start_tls()
-            self._driver = ClientDriver(options, sock.getsockname())
+            driver = self._new_session(sock.getsockname())
             self._sock.settimeout(options.timeout)
-            return self._run(self._driver.connect())
+            return self._run(driver.connect())
         except BaseException:
             self.close()  # a refused greeting, EHLO or STARTTLS ends the attempt too
             raise
 
     def ehlo(self) -> Reply:
         """EHLO (LHLO) again; :attr:`capabilities` is refreshed."""
-        return self._run(self._require().ehlo())
+        return self._run(self._session().ehlo())
 
     def starttls(self) -> Reply:
         """STARTTLS now (RFC 3207), then EHLO again; for ``tls=None`` sessions."""
-        return self._run(self._require().starttls())
+        return self._run(self._session().starttls())
 
     def login(
         self,
@@ -187,7 +124,7 @@ class Client:
     ) -> Reply:
         """AUTH (RFC 4954) with the strongest mechanism offered (SCRAM before CRAM-MD5 before
         PLAIN/LOGIN; XOAUTH2/OAUTHBEARER with ``token``) or ``mechanism``; returns the 235."""
-        steps = self._require().login(
+        steps = self._session().login(
             username, password, token=token, authzid=authzid, mechanism=mechanism
         )
         return self._run(steps)
@@ -217,7 +154,7 @@ class Client:
         Raises :class:`~transports.errors.SMTPSendError` (sender refused, every recipient refused,
         message refused) when no recipient got it; a partial success returns normally.
         """
-        steps = self._require().send_message(
+        steps = self._session().send_message(
             message,
             sender,
             recipients,
@@ -232,15 +169,15 @@ class Client:
 
     def noop(self) -> Reply:
         """NOOP (keeps the session alive; checks it is)."""
-        return self._run(self._require().noop())
+        return self._run(self._session().noop())
 
     def rset(self) -> Reply:
         """RSET."""
-        return self._run(self._require().rset())
+        return self._run(self._session().rset())
 
     def quit(self) -> Reply | None:
         """QUIT and close; returns the server's 221 (None if it had closed already)."""
-        if self._driver is None or self._sock is None:
+        if self._driver is None:
             self.close()
             return None
         try:
@@ -252,6 +189,7 @@ class Client:
 
     def close(self) -> None:
         """Close the connection without QUIT (safe to call twice)."""
+        self._end_session()
         sock, self._sock = self._sock, None
         if sock is not None:
             with contextlib.suppress(OSError):
@@ -275,13 +213,9 @@ class Client:
 
     # --- the runner -----------------------------------------------------------------------------
 
-    def _require(self) -> ClientDriver:
-        if self._driver is None or self._sock is None:
-            raise SMTPConnectionError("not connected: call connect() first")
-        return self._driver
-
     def _run(self, steps: Steps[T]) -> T:
-        driver = self._require()
+        driver = self._session()
+        driver.run_guard()
         try:
             try:
                 want = next(steps)
