@@ -367,7 +367,11 @@ class ClientConnection(ReplyHandling):
         if needs_smtputf8(sender) and not params.smtputf8 and self._smtputf8_usable():
             params = dataclasses.replace(params, smtputf8=True)
         txn = Transaction(
-            sender=sender, aggregate=False, smtputf8=params.smtputf8, lmtp=self.config.lmtp
+            sender=sender,
+            aggregate=False,
+            smtputf8=params.smtputf8,
+            lmtp=self.config.lmtp,
+            binary=params.body is BodyType.BINARY_MIME,
         )
         line = build_mail(sender, params, self.capabilities)
         self._txn = txn
@@ -390,6 +394,8 @@ class ClientConnection(ReplyHandling):
         still says 354, the core sends the lone ``.`` itself (RFC 2920 §3.1) and discards the
         body."""
         txn = self._manual_transaction(ClientState.TRANSACTION)
+        if txn.binary:
+            raise LocalProtocolError("BODY=BINARYMIME needs BDAT, not DATA (RFC 3030 §3)")
         txn.body_started = True
         txn.stuffer = DotStuffer()
         self._queue(Command(Kind.DATA, "DATA", b"DATA\r\n", "", txn))
@@ -452,6 +458,8 @@ class ClientConnection(ReplyHandling):
         ):
             params = dataclasses.replace(params, body=BodyType.EIGHT_BIT_MIME)
         if params.body is BodyType.BINARY_MIME:
+            if not use_bdat:  # RFC 3030 §3: BINARYMIME content only travels in BDAT
+                raise LocalProtocolError("BODY=BINARYMIME needs BDAT (CHUNKING, use_chunking)")
             binary = True
         if size is not None and params.size is None and caps.size is not None and config.use_size:
             params = dataclasses.replace(params, size=size)

@@ -101,7 +101,7 @@ class AuthResult(ClientEvent):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CommandReply(ClientEvent):
     """The reply to one command sent with a low-level method: MAIL, RCPT, DATA (``354`` or a
-    refusal), a non-final BDAT, RSET, NOOP, VRFY, QUIT, or STARTTLS/AUTH refused outright.
+    refusal), a non-final BDAT, RSET, NOOP, VRFY or QUIT (``221``, then :class:`SessionEnded`).
 
     ``argument`` is the address for MAIL/RCPT, the argument for VRFY, else empty.
     """

@@ -601,3 +601,16 @@ def test_ehlo_again_resets_capabilities() -> None:
 
 def test_full_ehlo_fixture_is_used() -> None:
     assert b"CHUNKING" in FULL_EHLO
+
+
+def test_binarymime_never_goes_with_data() -> None:
+    conn = ready(use_chunking=False)
+    with pytest.raises(LocalProtocolError):
+        conn.start_transaction(
+            "a@x.org", ["b@x.org"], mail_params=MailParams(body=BodyType.BINARY_MIME)
+        )
+    conn = ready()
+    conn.mail("a@x.org", MailParams(body=BodyType.BINARY_MIME))
+    conn.rcpt("b@x.org")
+    with pytest.raises(LocalProtocolError):
+        conn.data()
