@@ -23,8 +23,11 @@ __all__ = ["DotStuffer", "LineEndingNormalizer", "normalize_line_endings"]
 
 def normalize_line_endings(data: bytes) -> bytes:
     """Turn CRLF, bare CR and bare LF into CRLF (whole buffer, no state)."""
+    cr = data.count(b"\r")
+    if not cr:
+        return data.replace(b"\n", b"\r\n")  # Unix line endings (or none): one pass
     crlf = data.count(b"\r\n")
-    if crlf == data.count(b"\n") and crlf == data.count(b"\r"):
+    if crlf == cr and crlf == data.count(b"\n"):
         return data  # already canonical: the common case costs three counting passes
     # Three C-level passes: CRLF -> LF, lone CR -> LF, then every LF -> CRLF.
     return data.replace(b"\r\n", b"\n").replace(b"\r", b"\n").replace(b"\n", b"\r\n")
