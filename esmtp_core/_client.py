@@ -330,7 +330,7 @@ class ClientConnection(ReplyHandling):
             raise LocalProtocolError("cannot RSET in the middle of a message body")
         if txn is not None and txn.aggregate and not txn.failed:
             raise LocalProtocolError("cannot RSET a transaction started with start_transaction()")
-        self._txn = None
+        self._abandon()
         self._queue(Command(Kind.RSET, "RSET", b"RSET\r\n"))
 
     def vrfy(self, argument: str) -> None:
@@ -353,7 +353,7 @@ class ClientConnection(ReplyHandling):
         txn = self._txn
         if txn is not None and txn.body_open:
             raise LocalProtocolError("cannot QUIT in the middle of a message body")
-        self._txn = None
+        self._abandon()
         self._queue(Command(Kind.QUIT, "QUIT", b"QUIT\r\n"))
 
     # --- low-level transaction commands (one event per reply) ----------------------------------
@@ -602,6 +602,14 @@ class ClientConnection(ReplyHandling):
             )
         if state not in states:
             raise LocalProtocolError(f"not allowed in state {state.name}")
+
+    def _abandon(self) -> None:
+        """The caller gave up the current transaction (RSET, QUIT): its replies still come as
+        events, then it is forgotten."""
+        txn, self._txn = self._txn, None
+        if txn is not None and not txn.failed:
+            txn.failed = True
+            self._maybe_finish(txn)
 
     def _smtputf8_usable(self) -> bool:
         return self.capabilities.smtputf8 and self.config.use_smtputf8

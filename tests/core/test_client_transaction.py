@@ -614,3 +614,16 @@ def test_binarymime_never_goes_with_data() -> None:
     conn.rcpt("b@x.org")
     with pytest.raises(LocalProtocolError):
         conn.data()
+
+
+def test_rset_after_low_level_rcpt_ends_the_transaction() -> None:
+    conn = ready(PIPE_ONLY)
+    conn.mail("a@x.org")
+    conn.rcpt("b@x.org")
+    conn.rset()
+    assert conn.in_transaction  # replies outstanding
+    conn.data_to_send()
+    got = events(conn, b"250 ok\r\n550 no\r\n250 reset\r\n")
+    assert [e.verb for e in got] == ["MAIL", "RCPT", "RSET"]  # type: ignore[attr-defined]
+    assert not conn.in_transaction
+    assert conn.body_backlog == 0
