@@ -1,0 +1,186 @@
+"""``python -m transports serve`` as a real subprocess: store, log, stop on SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import importlib.util
+import queue
+import re
+import signal
+import smtplib
+import ssl
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+WAIT = 20.0
+BODY = b"Subject: cli\r\n\r\nbody line\r\n.dotted\r\n"
+
+
+@dataclass
+class Serve:
+    proc: subprocess.Popen[bytes]
+    port: int
+    lines: list[str] = field(default_factory=list)
+    pending: queue.Queue[str | None] = field(default_factory=queue.Queue)
+
+    def wait_line(self, pattern: str) -> re.Match[str]:
+        """Wait (bounded) for a stderr line matching ``pattern``."""
+        for line in self.lines:
+            if match := re.search(pattern, line):
+                return match
+        while True:
+            line = self.pending.get(timeout=WAIT)
+            if line is None:
+                raise AssertionError(f"esmtp serve ended; stderr: {self.lines}")
+            self.lines.append(line)
+            if match := re.search(pattern, line):
+                return match
+
+    def stop(self, signum: int = signal.SIGTERM) -> int:
+        self.proc.send_signal(signum)
+        return self.proc.wait(WAIT)
+
+
+@contextmanager
+def serve(*args: str) -> Iterator[Serve]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "transports", "serve", "--listen", "127.0.0.1:0", *args],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def pump() -> None:
+        assert proc.stderr is not None
+        for raw in proc.stderr:
+            lines.put(raw.decode(errors="replace").rstrip("\n"))
+        lines.put(None)
+
+    threading.Thread(target=pump, daemon=True).start()
+    running = Serve(proc, 0, pending=lines)
+    try:
+        running.port = int(running.wait_line(r"listening on 127\.0\.0\.1:(\d+)").group(1))
+        yield running
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(WAIT)
+
+
+@pytest.mark.parametrize("transport", ["asyncio", "anyio", "trio", "threads", "sockets"])
+def test_serve_maildir_and_sigterm(transport: str, tmp_path: Path) -> None:
+    maildir = tmp_path / "md"
+    with serve("--transport", transport, "--maildir", str(maildir), "--hostname", "mx.test") as s:
+        with smtplib.SMTP("127.0.0.1", s.port, timeout=WAIT) as client:
+            code, banner = client.ehlo("client.test")
+            assert code == 250
+            assert banner.startswith(b"mx.test")
+            client.sendmail("a@example.org", ["b@example.net"], BODY)
+        s.wait_line(r"accepted message <a@example\.org> -> <b@example\.net>")
+        s.wait_line(r"connection \d+ from 127\.0\.0\.1:\d+ closed")
+        assert s.stop() == 0
+    (stored,) = list((maildir / "new").iterdir())
+    content = stored.read_bytes()
+    assert content.startswith(b"Return-Path: <a@example.org>\r\nReceived: from client.test ")
+    assert b"by mx.test with ESMTP id " in content
+    assert content.endswith(b"\r\n" + BODY)
+
+
+def test_serve_stops_on_sigint(tmp_path: Path) -> None:
+    with serve("--maildir", str(tmp_path / "md")) as s:
+        assert s.stop(signal.SIGINT) == 0
+
+
+def test_serve_self_signed_starttls_with_auth(tmp_path: Path) -> None:
+    auth = tmp_path / "users"
+    auth.write_text("# test users\nalice:wonder:land\n")
+    maildir = tmp_path / "md"
+    args = ["--maildir", str(maildir), "--self-signed", "--auth-file", str(auth), "--require-auth"]
+    with serve(*args) as s:
+        insecure = ssl.create_default_context()
+        insecure.check_hostname = False
+        insecure.verify_mode = ssl.CERT_NONE
+        with smtplib.SMTP("127.0.0.1", s.port, timeout=WAIT) as client:
+            client.starttls(context=insecure)
+            with pytest.raises(smtplib.SMTPSenderRefused):
+                client.sendmail("a@example.org", ["b@example.net"], BODY)
+            client.login("alice", "wonder:land")
+            client.sendmail("a@example.org", ["b@example.net"], BODY)
+        assert s.stop() == 0
+    (stored,) = list((maildir / "new").iterdir())
+    assert b" with ESMTPSA id " in stored.read_bytes()
+
+
+def test_serve_implicit_tls_lmtp_stdout() -> None:
+    with serve("--self-signed", "--implicit-tls", "--lmtp", "--stdout") as s:
+        insecure = ssl._create_unverified_context()
+        client = smtplib.SMTP_SSL("127.0.0.1", s.port, timeout=WAIT, context=insecure)
+        with client:
+            code, _ = client.docmd("LHLO", "client.test")
+            assert code == 250
+            client.ehlo_resp = b"x"  # sendmail must not send EHLO to an LMTP server
+            client.mail("a@example.org")
+            client.rcpt("b@example.net")
+            client.rcpt("c@example.net")
+            client.send(b"DATA\r\n")
+            assert client.getreply()[0] == 354
+            client.send(BODY + b".\r\n")
+            assert client.getreply()[0] == 250  # one reply per recipient (RFC 2033 §4.2)
+            assert client.getreply()[0] == 250
+        assert s.stop() == 0
+        assert s.proc.stdout is not None
+        out = s.proc.stdout.read()
+    assert b" with LMTPS id " in out
+    assert out.endswith(BODY)
+
+
+def test_serve_mbox(tmp_path: Path) -> None:
+    box = tmp_path / "box"
+    with serve("--mbox", str(box), "--transport", "threads") as s:
+        with smtplib.SMTP("127.0.0.1", s.port, timeout=WAIT) as client:
+            client.sendmail("a@example.org", ["b@example.net"], b"Subject: m\r\n\r\nFrom here\r\n")
+        assert s.stop() == 0
+    assert b"\r\n>From here\r\n" in box.read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--implicit-tls"], "--implicit-tls needs"),
+        (["--require-auth"], "--require-auth needs --auth-file"),
+        (["--tls-key", "k.pem"], "--tls-key needs --tls-cert"),
+        (["--listen", "nonsense"], "HOST:PORT"),
+        (["--maildir", "a", "--stdout"], "not allowed with"),
+    ],
+)
+def test_serve_usage_errors(args: list[str], message: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "transports", "serve", *args],
+        capture_output=True,
+        timeout=WAIT,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert message in result.stderr.decode()
+    assert b"Traceback" not in result.stderr
+
+
+def test_send_without_its_module_is_a_clear_error() -> None:
+    if importlib.util.find_spec("transports._send_cli") is not None:
+        pytest.skip("esmtp send is installed; its own tests cover it")
+    result = subprocess.run(
+        [sys.executable, "-m", "transports", "send", "--server", "127.0.0.1:1"],
+        capture_output=True,
+        timeout=WAIT,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert b"not available" in result.stderr
+    assert b"Traceback" not in result.stderr

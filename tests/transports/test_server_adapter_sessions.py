@@ -1,0 +1,158 @@
+"""Every adapter's server against Python's smtplib: plain, LMTP, STARTTLS, implicit TLS, AUTH,
+an async handler, 50+ concurrent sessions, and a Maildir-storing handler."""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from _transport_harness import ASYNC_ADAPTERS, WAIT, AsyncRecorder, Recorder, run_server
+
+from esmtp_core import ServerConfig
+from transports.storage import Maildir, StoringHandler
+
+BODY = (
+    b"From: a@example.org\r\nTo: b@example.net\r\nSubject: test\r\n\r\n"
+    b"Hello.\r\n.leading dot\r\n..two dots\r\n\r\nlast line\r\n"
+)
+
+
+def test_plain_session(adapter: str, recorder: Recorder) -> None:
+    with run_server(adapter, recorder) as running, smtplib.SMTP(
+        running.host, running.port, timeout=WAIT
+    ) as client:
+        code, _ = client.ehlo("client.test")
+        assert code == 250
+        assert not client.has_extn("starttls")
+        refused = client.sendmail("a@example.org", ["b@example.net", "c@example.net"], BODY)
+        assert refused == {}
+        with pytest.raises(smtplib.SMTPRecipientsRefused):
+            client.sendmail("a@example.org", ["nobody@example.net"], BODY)
+        client.sendmail("<>", ["b@example.net", "nobody@example.net"], BODY)
+    first, second = recorder.messages
+    assert first.content == BODY  # smtplib dot-stuffs; the server must undo it byte for byte
+    assert (first.mail_from, first.rcpt_to) == ("a@example.org", ["b@example.net", "c@example.net"])
+    assert (second.mail_from, second.rcpt_to) == ("", ["b@example.net"])
+    assert first.hello == "client.test"
+    assert not first.tls
+
+
+def test_lmtp_session(adapter: str, recorder: Recorder) -> None:
+    config = ServerConfig(hostname="lmtp.test", lmtp=True)
+    with run_server(adapter, recorder, config=config) as running:
+        client = smtplib.LMTP(running.host, running.port, timeout=WAIT)  # type: ignore[arg-type]
+        try:
+            assert client.ehlo_or_helo_if_needed() is None
+            refused = client.sendmail("a@example.org", ["b@example.net", "c@example.net"], BODY)
+            assert refused == {}
+        finally:
+            client.quit()
+    (message,) = recorder.messages
+    assert message.content == BODY
+    assert message.rcpt_to == ["b@example.net", "c@example.net"]
+
+
+def test_starttls(
+    adapter: str, recorder: Recorder, server_tls: ssl.SSLContext, client_tls: ssl.SSLContext
+) -> None:
+    with run_server(adapter, recorder, tls_context=server_tls) as running, smtplib.SMTP(
+        "localhost", running.port, timeout=WAIT
+    ) as client:
+        client.ehlo()
+        assert client.has_extn("starttls")
+        assert not client.has_extn("auth")  # AUTH only after TLS by default
+        client.starttls(context=client_tls)
+        client.ehlo()
+        assert not client.has_extn("starttls")
+        assert client.has_extn("auth")
+        client.sendmail("a@example.org", ["b@example.net"], BODY)
+    (message,) = recorder.messages
+    assert message.tls
+    assert message.content == BODY
+
+
+def test_implicit_tls(
+    adapter: str, recorder: Recorder, server_tls: ssl.SSLContext, client_tls: ssl.SSLContext
+) -> None:
+    with run_server(adapter, recorder, tls_context=server_tls, implicit_tls=True) as running:
+        client = smtplib.SMTP_SSL("localhost", running.port, timeout=WAIT, context=client_tls)
+        with client:
+            client.ehlo()
+            assert not client.has_extn("starttls")
+            client.login("alice", "wonderland")
+            client.sendmail("a@example.org", ["b@example.net"], BODY)
+    (message,) = recorder.messages
+    assert message.tls
+    assert message.user == "alice"
+
+
+def test_auth(
+    adapter: str, recorder: Recorder, server_tls: ssl.SSLContext, client_tls: ssl.SSLContext
+) -> None:
+    config = ServerConfig(hostname="mx.test", auth_required=True)
+    with run_server(adapter, recorder, config=config, tls_context=server_tls) as running:
+        with smtplib.SMTP("localhost", running.port, timeout=WAIT) as client:
+            client.starttls(context=client_tls)
+            with pytest.raises(smtplib.SMTPSenderRefused) as refused:
+                client.sendmail("a@example.org", ["b@example.net"], BODY)
+            assert refused.value.smtp_code == 530
+            with pytest.raises(smtplib.SMTPAuthenticationError) as failed:
+                client.login("alice", "wrong")
+            assert failed.value.smtp_code == 535
+        for mechanism in ("PLAIN", "LOGIN"):
+            with smtplib.SMTP("localhost", running.port, timeout=WAIT) as client:
+                client.starttls(context=client_tls)
+                client.ehlo()
+                client.user, client.password = "alice", "wonderland"
+                code, _ = client.auth(mechanism, getattr(client, f"auth_{mechanism.lower()}"))
+                assert code == 235
+                client.sendmail("a@example.org", ["b@example.net"], BODY)
+    assert [m.user for m in recorder.messages] == ["alice", "alice"]
+
+
+@pytest.mark.parametrize("kind", ASYNC_ADAPTERS)
+def test_async_handler(kind: str) -> None:
+    handler = AsyncRecorder()
+    with run_server(kind, handler) as running, smtplib.SMTP(
+        running.host, running.port, timeout=WAIT
+    ) as client:
+        client.sendmail("a@example.org", ["b@example.net"], BODY)
+    assert handler.messages == [BODY]
+
+
+def test_concurrent_sessions(adapter: str, recorder: Recorder) -> None:
+    sessions = 60
+
+    def send(number: int) -> None:
+        with smtplib.SMTP(running.host, running.port, timeout=WAIT) as client:
+            body = BODY + f"message {number}\r\n".encode()
+            client.sendmail(f"s{number}@example.org", ["b@example.net"], body)
+
+    with run_server(adapter, recorder, max_connections=sessions) as running, ThreadPoolExecutor(
+        sessions
+    ) as pool:
+        list(pool.map(send, range(sessions)))
+    assert sorted(m.mail_from for m in recorder.messages) == sorted(
+        f"s{n}@example.org" for n in range(sessions)
+    )
+    for message in recorder.messages:
+        number = message.mail_from[1:].split("@")[0]
+        assert message.content == BODY + f"message {number}\r\n".encode()
+
+
+def test_storing_handler_maildir(adapter: str, tmp_path: Path) -> None:
+    handler = StoringHandler(Maildir(tmp_path / "md"))
+    with run_server(adapter, handler) as running, smtplib.SMTP(
+        running.host, running.port, timeout=WAIT
+    ) as client:
+        client.ehlo("client.test")
+        client.sendmail("a@example.org", ["b@example.net"], BODY)
+    (name,) = list((tmp_path / "md" / "new").iterdir())
+    content = name.read_bytes()
+    assert content.startswith(b"Return-Path: <a@example.org>\r\nReceived: from client.test ")
+    assert b"with ESMTP id " in content
+    assert content.endswith(b"\r\n" + BODY)
+    assert list((tmp_path / "md" / "tmp").iterdir()) == []

@@ -1,0 +1,618 @@
+"""The one place where server core events become handler calls, shared by every adapter.
+
+An adapter owns the socket, TLS, clocks and concurrency; it loops "read bytes -> driver ->
+write bytes". The driver owns the :class:`esmtp_core.ServerConnection` and the mapping from its
+events to :class:`~transports.handler.Handler` methods and back to replies.
+
+The mapping is written once, as a generator that *yields* each handler call it needs and is sent
+the result: :class:`SyncServerDriver` runs those calls directly, :class:`AsyncServerDriver` awaits
+them (or runs a synchronous handler in a worker thread through the adapter's ``offload``). So the
+protocol decisions cannot drift apart between the blocking and the async adapters.
+
+Decisions written down here (the RFCs leave them to the server):
+
+* A handler exception answers the command with ``451 4.3.0`` (``454 4.7.0`` for AUTH, RFC 4954
+  §6), is logged with its traceback, and the session continues. A failing ``message_data`` hook
+  abandons the message (``message_aborted`` runs at once) and the final ``.`` gets ``451``.
+* The idle/command timeout (RFC 5321 §4.5.3.2 suggests 5 minutes) and a total time for one
+  message body (from its first byte to its end) both end the session with ``421 4.4.2``.
+* Graceful shutdown is the core's ``start_shutdown()``: the transaction in flight finishes, then
+  ``421 4.3.2`` (at once for an idle session; RFC 5321 §3.8).
+* A positive reply from the ``hello`` hook keeps the core's capability list (its first line's
+  text is used); a handler cannot accidentally hide the extensions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import logging
+import ssl
+import time
+from collections.abc import Awaitable, Callable, Generator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from esmtp_core import (
+    NEED_DATA,
+    PAUSED,
+    Authenticated,
+    AuthPasswordCheck,
+    AuthSecretLookup,
+    AuthTokenCheck,
+    BodyChunk,
+    ChannelBinding,
+    ConnectionClosed,
+    EndOfMessage,
+    Expand,
+    Hello,
+    MailFrom,
+    MessageAborted,
+    Quit,
+    RcptTo,
+    RemoteProtocolError,
+    Reply,
+    Reset,
+    ServerConfig,
+    ServerConnection,
+    StartTLS,
+    UnknownCommand,
+    Verify,
+)
+
+from .handler import AsyncHandler, Envelope, Handler, Session
+from .tls import tls_details
+
+__all__ = [
+    "AsyncServerDriver",
+    "ServerOptions",
+    "SyncServerDriver",
+    "busy_reply",
+]
+
+logger = logging.getLogger("transports.server")
+
+T = TypeVar("T")
+
+#: Answer to a command whose handler hook raised (RFC 3463 4.3.0: other or undefined mail system
+#: status; 451: local error in processing).
+HANDLER_FAILED = Reply.make(451, "4.3.0", "Local error in processing, try again later")
+#: Answer to AUTH when a credential check raised (RFC 4954 §6).
+AUTH_TEMPORARY_FAILURE = Reply.make(454, "4.7.0", "Temporary authentication failure")
+NOT_IMPLEMENTED = Reply.make(502, "5.5.1", "Command not implemented")
+
+
+def busy_reply(hostname: str) -> bytes:
+    """The greeting for a connection beyond the limit: ``421 4.7.0``, then the server closes
+    (RFC 5321 §3.1 allows 421 instead of 220)."""
+    return Reply.make(421, "4.7.0", f"{hostname} Too many connections, try again later").to_bytes()
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServerOptions:
+    """Everything an adapter needs besides the handler and the listening address.
+
+    Built by :meth:`build`, which makes the core configuration agree with the TLS setup (STARTTLS
+    offered when a context is given, ``tls_on_connect`` for implicit TLS).
+    """
+
+    config: ServerConfig
+    tls_context: ssl.SSLContext | None = None
+    implicit_tls: bool = False
+    #: ``tls-server-end-point`` data for SCRAM-*-PLUS
+    #: (see :func:`transports.tls.server_end_point_binding`).
+    channel_binding: ChannelBinding | None = None
+    #: Seconds a client may stay silent (idle or mid-command) before ``421 4.4.2``; None: forever.
+    timeout: float | None = 300.0
+    #: Seconds one message body may take from its first byte to its end; None: no limit.
+    data_timeout: float | None = 600.0
+    #: Seconds for a TLS handshake.
+    tls_handshake_timeout: float = 30.0
+    #: Simultaneous connections; beyond, ``421 4.7.0`` and close. None: no limit.
+    max_connections: int | None = 100
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        config: ServerConfig | None = None,
+        tls_context: ssl.SSLContext | None = None,
+        implicit_tls: bool = False,
+        channel_binding: ChannelBinding | None = None,
+        timeout: float | None = 300.0,
+        data_timeout: float | None = 600.0,
+        tls_handshake_timeout: float = 30.0,
+        max_connections: int | None = 100,
+    ) -> ServerOptions:
+        """Validate and complete the options (``ValueError`` for contradictions)."""
+        config = config or ServerConfig()
+        if implicit_tls and tls_context is None:
+            raise ValueError("implicit TLS needs a tls_context")
+        config = dataclasses.replace(
+            config,
+            starttls=tls_context is not None and not implicit_tls,
+            tls_on_connect=implicit_tls,
+        )
+        if max_connections is not None and max_connections < 1:
+            raise ValueError("max_connections must be positive")
+        for name, value in (("timeout", timeout), ("data_timeout", data_timeout)):
+            if value is not None and value <= 0:
+                raise ValueError(f"{name} must be positive")
+        return cls(
+            config=config,
+            tls_context=tls_context,
+            implicit_tls=implicit_tls,
+            channel_binding=channel_binding,
+            timeout=timeout,
+            data_timeout=data_timeout,
+            tls_handshake_timeout=tls_handshake_timeout,
+            max_connections=max_connections,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Call:
+    method: str
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class _Failed:
+    method: str
+    error: BaseException
+
+
+Steps = Generator[_Call, object, None]
+
+
+class _DriverBase:
+    """Core events to handler calls (the generator), plus timeouts, TLS and shutdown state."""
+
+    def __init__(
+        self,
+        options: ServerOptions,
+        *,
+        peer: tuple[str, int] | None = None,
+        local: tuple[str, int] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.options = options
+        config = options.config
+        self.conn = ServerConnection(config)
+        self.session = Session(hostname=config.hostname, peer=peer, local=local, lmtp=config.lmtp)
+        self._clock = clock
+        self._started_at = clock()
+        self._message_started = False
+        self._message_failed = False
+        self._message_deadline: float | None = None
+        self._finished = False
+        #: Set by a StartTLS event: flush ``data_to_send()``, handshake, then ``tls_established``.
+        self.want_tls = False
+        #: Why the session ended, for the connection log line.
+        self.close_reason = "closed"
+
+    # --- state for the adapter ------------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        """The session is over: flush :meth:`data_to_send` and close the socket."""
+        return self.conn.closed
+
+    def data_to_send(self) -> bytes:
+        """Bytes to write to the client (possibly empty)."""
+        return self.conn.data_to_send()
+
+    def read_timeout(self) -> float | None:
+        """Seconds the adapter may wait for the next bytes before calling :meth:`timed_out`."""
+        timeout = self.options.timeout
+        if self._message_deadline is not None:
+            left = max(0.0, self._message_deadline - self._clock())
+            timeout = left if timeout is None else min(timeout, left)
+        return timeout
+
+    def timed_out(self) -> None:
+        """No bytes in time: ``421 4.4.2`` and close (RFC 5321 §4.5.3.2)."""
+        if not self.conn.closed:
+            self.close_reason = "timeout"
+            self.conn.abort()
+
+    def start_shutdown(self) -> None:
+        """Graceful shutdown: finish the transaction in flight, then 421 (see module docs)."""
+        conn = self.conn
+        if conn.closed:
+            return
+        conn.start_shutdown()
+        if conn.closed:
+            self.close_reason = "server shutdown"
+
+    def _tls_up(self, ssl_object: ssl.SSLObject | ssl.SSLSocket | None) -> None:
+        self.session.tls_active = True
+        self.session.tls_version, self.session.tls_cipher = tls_details(ssl_object)
+
+    def _implicit_binding(self) -> None:
+        # With implicit TLS there is no StartTLS event; the core takes the channel binding
+        # before the first command.
+        binding = self.options.channel_binding
+        if self.session.tls_active and binding is not None and not self.conn.closed:
+            self.conn.tls_started(binding)
+
+    def _log_finish(self) -> None:
+        session = self.session
+        logger.info(
+            "connection %d from %s closed (%s): %d message(s) accepted, %.1fs%s%s",
+            session.id,
+            session.peer_text,
+            self.close_reason,
+            session.messages_accepted,
+            self._clock() - self._started_at,
+            f", {session.tls_version}" if session.tls_active else "",
+            f", user {session.authenticated}" if session.authenticated else "",
+        )
+
+    # --- the mapping (the generator) ------------------------------------------------------------
+
+    def _greet(self) -> Steps:
+        result = yield _Call("connect", (self.session,))
+        if isinstance(result, _Failed):
+            self._log_failure(result)
+            self.conn.greet(Reply.make(421, "4.3.0", f"{self.session.hostname} Local error"))
+            self.close_reason = "connect hook failed"
+        elif isinstance(result, Reply):
+            self.conn.greet(result)
+            self.close_reason = f"refused with {result.code}"
+        else:
+            self.conn.greet()
+
+    def _events(self) -> Steps:
+        conn = self.conn
+        while not conn.closed:
+            try:
+                event = conn.next_event()
+            except RemoteProtocolError as exc:
+                # The core already queued its 421; the adapter flushes and closes.
+                self.close_reason = f"protocol error: {exc}"
+                break
+            if event is NEED_DATA or event is PAUSED:
+                break
+            yield from self._dispatch(event)
+
+    def _dispatch(self, event: object) -> Steps:
+        conn, session = self.conn, self.session
+        if isinstance(event, BodyChunk):
+            yield from self._body_chunk(event.data)
+        elif isinstance(event, EndOfMessage):
+            yield from self._end_of_message(event)
+        elif isinstance(event, RcptTo):
+            result = yield _Call("rcpt", (session, event.address, event.params))
+            if self._answer(result) and session.envelope is not None:
+                session.envelope.rcpt_to.append(event.address)
+                session.envelope.rcpt_params.append(event.params)
+        elif isinstance(event, MailFrom):
+            yield from self._abort_message()
+            result = yield _Call("mail", (session, event.address, event.params))
+            session.envelope = None
+            if self._answer(result):
+                session.envelope = Envelope(mail_from=event.address, mail_params=event.params)
+        elif isinstance(event, Hello):
+            yield from self._abort_message()
+            session.envelope = None
+            result = yield _Call("hello", (session, event.verb, event.hostname))
+            if isinstance(result, Reply) and result.code < 400:
+                result = result.lines[0] or None  # accept(text): the capabilities stay
+            if self._answer(result):
+                session.hello_verb, session.hello_name = event.verb.upper(), event.hostname
+        elif isinstance(event, AuthPasswordCheck):
+            result = yield _Call(
+                "check_password",
+                (session, event.username, event.password),
+                {"authzid": event.authzid},
+            )
+            self._answer_credentials(result)
+        elif isinstance(event, AuthSecretLookup):
+            result = yield _Call("lookup_secret", (session, event.mechanism, event.username))
+            if isinstance(result, _Failed):
+                self._log_failure(result)
+                conn.reject(AUTH_TEMPORARY_FAILURE)
+            else:
+                conn.provide_secret(result)  # type: ignore[arg-type]
+        elif isinstance(event, AuthTokenCheck):
+            result = yield _Call(
+                "check_token", (session, event.mechanism, event.username, event.token)
+            )
+            self._answer_credentials(result)
+        elif isinstance(event, Authenticated):
+            session.authenticated = event.username
+        elif isinstance(event, Verify):
+            self._answer((yield _Call("verify", (session, event.argument))))
+        elif isinstance(event, Expand):
+            self._answer((yield _Call("expand", (session, event.argument))))
+        elif isinstance(event, UnknownCommand):
+            result = yield _Call("unknown_command", (session, event.verb, event.argument))
+            self._answer(NOT_IMPLEMENTED if result is None else result)
+        elif isinstance(event, Reset):
+            yield from self._abort_message()
+            session.envelope = None
+            result = yield _Call("reset", (session,))
+            if isinstance(result, _Failed):
+                self._log_failure(result)
+        elif isinstance(event, MessageAborted):
+            # The core refused the message itself (size, bare LF, ...) and ended the transaction.
+            yield from self._abort_message()
+            session.envelope = None
+        elif isinstance(event, StartTLS):
+            self.want_tls = True
+        elif isinstance(event, Quit):
+            self.close_reason = "quit"
+        elif isinstance(event, ConnectionClosed):
+            yield from self._abort_message()
+            session.envelope = None
+            self.close_reason = "client closed mid-message" if event.in_transaction else (
+                "client closed"
+            )
+
+    def _body_chunk(self, data: bytes) -> Steps:
+        envelope = self._envelope()
+        if not self._message_started:
+            yield from self._begin_message(envelope)
+        if self._message_failed:
+            return
+        result = yield _Call("message_data", (self.session, envelope, data))
+        if isinstance(result, _Failed):
+            self._log_failure(result)
+            yield from self._abort_message()
+            self._message_started, self._message_failed = True, True
+
+    def _begin_message(self, envelope: Envelope) -> Steps:
+        self._message_started, self._message_failed = True, False
+        if self.options.data_timeout is not None:
+            self._message_deadline = self._clock() + self.options.data_timeout
+        result = yield _Call("message_start", (self.session, envelope))
+        if isinstance(result, _Failed):
+            self._log_failure(result)
+            yield from self._abort_message()
+            self._message_started, self._message_failed = True, True
+
+    def _end_of_message(self, event: EndOfMessage) -> Steps:
+        envelope = self._envelope()
+        if not self._message_started:
+            yield from self._begin_message(envelope)  # an empty body has no chunk
+        if self._message_failed:
+            self._reject_message(event)
+        else:
+            result = yield _Call("message_end", (self.session, envelope))
+            if isinstance(result, _Failed):
+                self._log_failure(result)
+                yield from self._abort_message()
+                self._reject_message(event)
+            else:
+                self._answer_message(result, event, envelope)
+        self._message_started = self._message_failed = False
+        self._message_deadline = None
+        self.session.envelope = None
+
+    def _answer_message(self, result: object, event: EndOfMessage, envelope: Envelope) -> None:
+        conn, lmtp = self.conn, self.session.lmtp
+        count = len(event.recipients) if lmtp else 1
+        answers: list[Reply | None]
+        if result is None or isinstance(result, Reply):
+            answers = [result] * count
+        elif (
+            isinstance(result, Sequence)
+            and len(result) == count
+            and all(item is None or isinstance(item, Reply) for item in result)
+        ):
+            answers = list(result)
+        else:
+            logger.error(
+                "connection %d: message_end returned %r; expected None, a Reply or (LMTP) a "
+                "sequence with one per recipient",
+                self.session.id,
+                result,
+            )
+            self._reject_message(event)
+            return
+        delivered: list[str] = []
+        for recipient, answer in zip(event.recipients or ("",), answers, strict=False):
+            if conn.pending is not event:
+                break  # the core took one answer for all remaining recipients
+            if answer is None:
+                conn.accept()
+            else:
+                conn.send_reply(answer)
+            if answer is None or answer.code < 400:
+                delivered.append(recipient)
+        if delivered:
+            self.session.messages_accepted += 1
+            logger.info(
+                "connection %d from %s: accepted message <%s> -> %s, %d bytes",
+                self.session.id,
+                self.session.peer_text,
+                envelope.mail_from,
+                ", ".join(f"<{rcpt}>" for rcpt in (delivered if lmtp else event.recipients)),
+                event.size,
+            )
+
+    def _reject_message(self, event: EndOfMessage) -> None:
+        """451 for the message (LMTP: for every recipient, RFC 2033 §4.2)."""
+        for _ in range(len(event.recipients) if self.session.lmtp else 1):
+            if self.conn.pending is not event:
+                break
+            self.conn.reject(HANDLER_FAILED)
+
+    def _abort_message(self) -> Steps:
+        if self._message_started and not self._message_failed:
+            result = yield _Call("message_aborted", (self.session, self._envelope()))
+            if isinstance(result, _Failed):
+                self._log_failure(result)
+        self._message_started = self._message_failed = False
+        self._message_deadline = None
+
+    def _finish(self) -> Steps:
+        if self._finished:
+            return
+        self._finished = True
+        yield from self._abort_message()
+        result = yield _Call("disconnect", (self.session,))
+        if isinstance(result, _Failed):
+            self._log_failure(result)
+        self._log_finish()
+
+    def _envelope(self) -> Envelope:
+        if self.session.envelope is None:
+            # Only reachable if the core sends body events outside a transaction; keep the
+            # handler's contract (it always gets an envelope) rather than crash.
+            self.session.envelope = Envelope(mail_from="")
+        return self.session.envelope
+
+    def _answer(self, result: object) -> bool:
+        """Answer a decision; True when the answer was positive."""
+        if isinstance(result, _Failed):
+            self._log_failure(result)
+            self.conn.reject(HANDLER_FAILED)
+            return False
+        if result is None or isinstance(result, str):
+            self.conn.accept(result)
+            return True
+        if isinstance(result, Reply):
+            self.conn.send_reply(result)
+            return result.code < 400
+        logger.error("connection %d: handler returned %r, not a Reply or None",
+                     self.session.id, result)
+        self.conn.reject(HANDLER_FAILED)
+        return False
+
+    def _answer_credentials(self, result: object) -> None:
+        if isinstance(result, _Failed):
+            self._log_failure(result)
+            self.conn.reject(AUTH_TEMPORARY_FAILURE)
+        elif result is True:
+            self.conn.accept()
+        else:
+            self.conn.reject()
+
+    def _log_failure(self, failure: _Failed) -> None:
+        logger.error(
+            "connection %d: handler %s() raised",
+            self.session.id,
+            failure.method,
+            exc_info=failure.error,
+        )
+
+
+class SyncServerDriver(_DriverBase):
+    """Driver for blocking adapters: handler methods are called directly."""
+
+    def __init__(
+        self,
+        handler: Handler,
+        options: ServerOptions,
+        *,
+        peer: tuple[str, int] | None = None,
+        local: tuple[str, int] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__(options, peer=peer, local=local, clock=clock)
+        self.handler = handler
+
+    def _run(self, steps: Steps) -> None:
+        try:
+            call = next(steps)
+            while True:
+                try:
+                    result: object = getattr(self.handler, call.method)(*call.args, **call.kwargs)
+                except Exception as exc:
+                    result = _Failed(call.method, exc)
+                call = steps.send(result)
+        except StopIteration:
+            pass
+
+    def start(self, ssl_object: ssl.SSLObject | ssl.SSLSocket | None = None) -> None:
+        """Run the connect hook and queue the greeting. Pass the TLS object for implicit TLS."""
+        if ssl_object is not None:
+            self._tls_up(ssl_object)
+        self._run(self._greet())
+        self._implicit_binding()
+
+    def receive(self, data: bytes) -> None:
+        """Feed bytes from the client (``b""``: it closed) and handle every complete event."""
+        if self.conn.closed:
+            return
+        self.conn.receive_data(data)
+        self._run(self._events())
+
+    def tls_established(self, ssl_object: ssl.SSLObject | ssl.SSLSocket | None) -> None:
+        """The STARTTLS handshake succeeded: tell the core and carry on."""
+        self.want_tls = False
+        self._tls_up(ssl_object)
+        self.conn.tls_started(self.options.channel_binding)
+        self._run(self._events())
+
+    def finish(self) -> None:
+        """The connection is gone: abandon any message, run the disconnect hook, log. Idempotent."""
+        self._run(self._finish())
+
+
+class AsyncServerDriver(_DriverBase):
+    """Driver for async adapters: awaits :class:`AsyncHandler` methods; a synchronous
+    :class:`Handler` runs through ``offload`` (e.g. ``asyncio.to_thread``) so that blocking hooks
+    do not stall the event loop."""
+
+    def __init__(
+        self,
+        handler: Handler | AsyncHandler,
+        options: ServerOptions,
+        *,
+        offload: Callable[[Callable[[], object]], Awaitable[object]] | None = None,
+        peer: tuple[str, int] | None = None,
+        local: tuple[str, int] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__(options, peer=peer, local=local, clock=clock)
+        self.handler = handler
+        self._offload = offload
+
+    async def _call(self, call: _Call) -> object:
+        method = getattr(self.handler, call.method)
+        if isinstance(self.handler, AsyncHandler):
+            return await method(*call.args, **call.kwargs)
+        if self._offload is not None:
+            return await self._offload(functools.partial(method, *call.args, **call.kwargs))
+        return method(*call.args, **call.kwargs)
+
+    async def _run(self, steps: Steps) -> None:
+        try:
+            call = next(steps)
+            while True:
+                try:
+                    result = await self._call(call)
+                except Exception as exc:
+                    result = _Failed(call.method, exc)
+                call = steps.send(result)
+        except StopIteration:
+            pass
+
+    async def start(self, ssl_object: ssl.SSLObject | ssl.SSLSocket | None = None) -> None:
+        """See :meth:`SyncServerDriver.start`."""
+        if ssl_object is not None:
+            self._tls_up(ssl_object)
+        await self._run(self._greet())
+        self._implicit_binding()
+
+    async def receive(self, data: bytes) -> None:
+        """See :meth:`SyncServerDriver.receive`."""
+        if self.conn.closed:
+            return
+        self.conn.receive_data(data)
+        await self._run(self._events())
+
+    async def tls_established(self, ssl_object: ssl.SSLObject | ssl.SSLSocket | None) -> None:
+        """See :meth:`SyncServerDriver.tls_established`."""
+        self.want_tls = False
+        self._tls_up(ssl_object)
+        self.conn.tls_started(self.options.channel_binding)
+        await self._run(self._events())
+
+    async def finish(self) -> None:
+        """See :meth:`SyncServerDriver.finish`."""
+        await self._run(self._finish())
