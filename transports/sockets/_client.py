@@ -98,7 +98,7 @@ class Client(ClientBase):
         try:
             if options.implicit_tls:
                 self._start_tls()
-            driver = self._new_session(sock.getsockname())
+            driver = self._new_session(self._sock.getsockname())
             self._sock.settimeout(options.timeout)
             return self._run(driver.connect())
         except BaseException:
