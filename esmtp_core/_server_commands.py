@@ -15,7 +15,18 @@ from typing import TYPE_CHECKING, ClassVar
 from ._abnf import PathSyntaxError, parse_path
 from ._config import ServerConfig
 from ._data import DataDecoder
-from ._events import Event, Expand, Hello, MailFrom, Quit, RcptTo, Reset, StartTLS, Verify
+from ._events import (
+    Event,
+    Expand,
+    Hello,
+    MailFrom,
+    MessageAborted,
+    Quit,
+    RcptTo,
+    Reset,
+    StartTLS,
+    Verify,
+)
 from ._params import BodyType, ParameterError, parse_mail_params, parse_rcpt_params
 from ._receivebuffer import ReceiveBuffer
 from ._reply import Reply
@@ -240,9 +251,19 @@ class CommandsMixin:
 
     # --- DATA / BDAT -----------------------------------------------------------------------------
 
-    def _no_recipients(self) -> Reply:
-        # RFC 5321 §3.3 allows 503 or 554; RFC 2033 §4.2 requires 503 for LMTP.
-        return Replies.NEED_RCPT_LMTP if self.config.lmtp else Replies.NEED_RCPT_SMTP
+    def _refuse_without_recipients(self) -> None:
+        """DATA or BDAT while no RCPT was accepted.
+
+        RFC 5321 §3.3 allows 503 or 554 (RFC 2033 §4.2 requires 503 for LMTP). It does not say
+        whether the transaction survives; RFC 3030 §2 tells the client to consider it failed, and
+        many clients then start over with MAIL without RSET. So the core ends the transaction
+        here (and says so with MessageAborted), rather than answering their next MAIL with
+        "nested MAIL".
+        """
+        reply = Replies.NEED_RCPT_LMTP if self.config.lmtp else Replies.NEED_RCPT_SMTP
+        self._txn = None
+        self._error(reply)
+        self._notice(MessageAborted(reply=reply))
 
     def _cmd_data(self, argument: str) -> None:
         if argument.strip(" "):
@@ -256,7 +277,7 @@ class CommandsMixin:
         elif txn.params.body is BodyType.BINARY_MIME:
             self._error(Replies.DATA_BINARYMIME)  # RFC 3030 §3
         elif not txn.recipients:
-            self._error(self._no_recipients())
+            self._refuse_without_recipients()
         else:
             self._send(Replies.START_DATA)
             self._phase = Phase.DATA
@@ -287,7 +308,7 @@ class CommandsMixin:
         elif txn is None:
             self._error(Replies.NEED_MAIL)
         elif not txn.recipients:
-            self._error(self._no_recipients())
+            self._refuse_without_recipients()
         else:
             txn.chunking = True
             txn.size += size

@@ -219,3 +219,19 @@ def test_rejected_message_and_next_transaction() -> None:
     events = drain(conn, lambda c, e: c.reject() if isinstance(e, EndOfMessage) else c.accept())
     assert isinstance(events[-1], MailFrom)
     assert conn.data_to_send() == START + b"554 5.7.1 Message rejected\r\n250 2.1.0 Sender OK\r\n"
+
+
+def test_data_without_recipients_ends_the_transaction() -> None:
+    conn = session()
+    conn.receive_data(
+        b"MAIL FROM:<a@example.org>\r\nRCPT TO:<x@example.net>\r\nDATA\r\n"
+        b"MAIL FROM:<b@example.org>\r\n"
+    )
+    events = drain(conn, lambda c, e: c.reject() if isinstance(e, RcptTo) else c.accept())
+    assert [type(e) for e in events] == [MailFrom, RcptTo, MessageAborted, MailFrom]
+    assert conn.data_to_send() == (
+        b"250 2.1.0 Sender OK\r\n"
+        b"550 5.1.1 Recipient rejected\r\n"
+        b"554 5.5.1 No valid recipients\r\n"
+        b"250 2.1.0 Sender OK\r\n"
+    )
