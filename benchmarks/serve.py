@@ -13,17 +13,24 @@ so what is measured is the SMTP machinery itself.
 from __future__ import annotations
 
 import argparse
+import cProfile
 import importlib
 import importlib.util
 import json
 import os
 import resource
+import signal
 import sys
 import threading
 from collections.abc import Callable
 from typing import Any
 
 __all__ = ["KINDS", "OUR_KINDS", "kind_missing", "main"]
+
+
+#: Set by ``--profile``: at EOF the main thread is interrupted (so that it can write the
+#: profile) instead of the process ending at once.
+_PROFILING = False
 
 
 def _control_loop() -> None:
@@ -33,6 +40,9 @@ def _control_loop() -> None:
         sys.stdout.write(json.dumps({"utime": usage.ru_utime, "stime": usage.ru_stime}) + "\n")
         sys.stdout.flush()
     sys.stdout.flush()
+    if _PROFILING:
+        os.kill(os.getpid(), signal.SIGINT)  # KeyboardInterrupt in the main thread
+        return
     os._exit(0)  # no cleanup needed: a discarding server holds nothing worth flushing
 
 
@@ -215,8 +225,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("kind", choices=sorted(KINDS))
     parser.add_argument("--max-size", type=int, default=256 * 1024 * 1024,
                         help="largest message accepted, in octets (the memory test sends 100 MiB)")
+    parser.add_argument("--profile", metavar="FILE",
+                        help="run the main thread under cProfile and write the stats to FILE when "
+                             "stdin closes (single-threaded servers: asyncio, anyio, sockets)")
     args = parser.parse_args(argv)
-    KINDS[args.kind](args.max_size)
+    if not args.profile:
+        KINDS[args.kind](args.max_size)
+        return
+    global _PROFILING  # noqa: PLW0603 (set once, before the control thread starts)
+    _PROFILING = True
+    profiler = cProfile.Profile()
+    profiler.enable()
+    try:
+        KINDS[args.kind](args.max_size)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        profiler.disable()
+        profiler.dump_stats(args.profile)
 
 
 if __name__ == "__main__":
