@@ -121,7 +121,9 @@ class ScriptedServer:
 
 
 @contextlib.contextmanager
-def scripted_server(script: Callable[[socket.socket, ScriptedServer], None]) -> Iterator[ScriptedServer]:
+def scripted_server(
+    script: Callable[[socket.socket, ScriptedServer], None],
+) -> Iterator[ScriptedServer]:
     server = ScriptedServer(script)
     server.listener = socket.create_server(("127.0.0.1", 0))
     server.listener.settimeout(WAIT)
