@@ -4,7 +4,6 @@ LMTP) and how it reports refusals, against our own thread server."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from email.message import EmailMessage
 
 import pytest
@@ -33,7 +32,7 @@ def handler() -> ParamsRecorder:
 
 
 @pytest.fixture
-def reads(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+def reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Counts the reads every client core is fed (one per network round trip at least)."""
     counter = [0]
     original = ClientConnection.receive_data
@@ -43,7 +42,7 @@ def reads(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
         original(self, data)
 
     monkeypatch.setattr(ClientConnection, "receive_data", counting)
-    yield counter
+    return counter
 
 
 RECIPIENTS = ["one@example.net", "two@example.net", "three@example.net"]
@@ -91,10 +90,12 @@ def test_binarymime_over_bdat_is_byte_exact(client_kind: str, handler: ParamsRec
 @pytest.mark.parametrize("chunking", [True, False], ids=["bdat", "data"])
 def test_eight_bit_and_size(client_kind: str, handler: ParamsRecorder, chunking: bool) -> None:
     body = "Subject: caf\u00e9\r\n\r\n\u20ac 8-bit\r\n.dot\r\n".encode()
-    with run_server(SERVER, handler, config=ServerConfig(chunking=chunking)) as running:
-        with open_client(client_kind, running.host, running.port) as client:
-            assert client.send_message(body, "a@example.org", ["b@example.net"]).ok
-            assert client.send_message(TEXT, "a@example.org", ["b@example.net"]).ok
+    config = ServerConfig(chunking=chunking)
+    with run_server(SERVER, handler, config=config) as running, open_client(
+        client_kind, running.host, running.port
+    ) as client:
+        assert client.send_message(body, "a@example.org", ["b@example.net"]).ok
+        assert client.send_message(TEXT, "a@example.org", ["b@example.net"]).ok
     assert [m.content for m in handler.messages] == [body, TEXT]
     eight_bit, seven_bit = handler.mail_params
     assert eight_bit.body is BodyType.EIGHT_BIT_MIME
