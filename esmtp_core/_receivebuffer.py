@@ -18,9 +18,11 @@ class ReceiveBuffer:
     __slots__ = ("_data", "_searched")
 
     def __init__(self) -> None:
-        # bytearray: appending is amortised O(1) and deleting a prefix is O(1) in CPython (it
-        # moves the start pointer), so consuming from the front never copies the rest.
-        self._data = bytearray()
+        # Either the one bytes object last received (kept as is: in the DATA hot path a whole
+        # read is usually consumed at once, so it is never copied), or a bytearray once bytes
+        # have to be appended or removed piecemeal (appending is amortised O(1) and deleting a
+        # prefix is O(1) in CPython: it moves the start pointer).
+        self._data: bytes | bytearray = b""
         self._searched = 0  # no LF in self._data[:self._searched]
 
     def __len__(self) -> int:
@@ -29,9 +31,17 @@ class ReceiveBuffer:
     def __bool__(self) -> bool:
         return bool(self._data)
 
+    def _mutable(self) -> bytearray:
+        if not isinstance(self._data, bytearray):
+            self._data = bytearray(self._data)
+        return self._data
+
     def append(self, data: bytes) -> None:
         """Add bytes received from the peer."""
-        self._data += data
+        if not self._data:
+            self._data = bytes(data)  # no copy for bytes (the usual case)
+        else:
+            self._mutable().extend(data)
 
     def extract_line(self) -> bytes | None:
         """Remove and return the first line including its LF, or None when no LF arrived yet."""
@@ -40,22 +50,26 @@ class ReceiveBuffer:
             self._searched = len(self._data)
             return None
         line = bytes(self._data[: index + 1])
-        del self._data[: index + 1]
+        self.discard(index + 1)
         self._searched = 0
         return line
 
     def peek(self, limit: int) -> bytes:
         """Up to ``limit`` bytes from the front, without removing them."""
-        if limit >= len(self._data):
-            return bytes(self._data)
-        return bytes(self._data[:limit])
+        data = self._data
+        if limit >= len(data) and isinstance(data, bytes):
+            return data
+        return bytes(data[:limit])
 
     def discard(self, count: int) -> None:
         """Remove ``count`` bytes from the front."""
-        del self._data[:count]
+        if count >= len(self._data):
+            self._data = b""
+        elif count:
+            del self._mutable()[:count]
         self._searched = max(0, self._searched - count)
 
     def clear(self) -> None:
         """Drop everything (STARTTLS injection defence, over-long line)."""
-        self._data = bytearray()
+        self._data = b""
         self._searched = 0
