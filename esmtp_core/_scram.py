@@ -245,6 +245,8 @@ class ScramServer(ServerMechanism):
 
     Queries :class:`AuthSecretLookup` once (after the client-first message) and accepts a
     :class:`ScramSecrets` of the right algorithm, a password, or ``None`` for an unknown user.
+    When the query carries an ``authzid`` (the GS2 ``a=``), answer ``None`` unless ``username``
+    may act as that identity: the exchange then fails like any other bad credential.
     """
 
     algorithm: ClassVar[str]
@@ -548,9 +550,7 @@ class ScramClient(ClientMechanism):
         _check_nonce(nonce)
         if not nonce.startswith(self._client_nonce) or len(nonce) == len(self._client_nonce):
             raise SaslError(f"{self.name}: the server nonce does not extend ours")
-        salt = _b64decode(_attribute(attributes[1], "s"))
-        if not salt:
-            raise _Malformed("empty salt")
+        salt = _b64decode(_attribute(attributes[1], "s"))  # never empty: "s=" is refused
         iterations_text = _attribute(attributes[2], "i")
         if not _ITERATIONS_RE.match(iterations_text):
             raise _Malformed("malformed iteration count")

@@ -478,3 +478,14 @@ def test_select_client_mechanism_preference_override() -> None:
     assert DEFAULT_CLIENT_PREFERENCE.index("SCRAM-SHA-256") < DEFAULT_CLIENT_PREFERENCE.index(
         "SCRAM-SHA-1"
     )
+
+
+def test_bearer_server_out_of_order_is_a_local_error() -> None:
+    for server in (XOAuth2Server(SaslContext()), OAuthBearerServer(SaslContext())):
+        with pytest.raises(LocalProtocolError):
+            server.resume(True)
+        with pytest.raises(LocalProtocolError):
+            server.respond(b"x")
+        server.start(None)
+        with pytest.raises(LocalProtocolError):
+            server.start(None)
