@@ -70,12 +70,11 @@ def test_opportunistic_starttls_when_offered(
 def test_certificate_is_verified(
     client_kind: str, recorder: Recorder, server_tls: ssl.SSLContext
 ) -> None:
-    with run_server(SERVER, recorder, tls_context=server_tls) as running:
-        # The default context trusts the system store only, not the test CA.
-        with pytest.raises(SMTPTLSError, match="handshake"), open_client(
-            client_kind, "localhost", running.port, tls="starttls"
-        ):
-            pytest.fail("an untrusted certificate was accepted")
+    # The default context trusts the system store only, not the test CA.
+    with run_server(SERVER, recorder, tls_context=server_tls) as running, pytest.raises(
+        SMTPTLSError, match="handshake"
+    ), open_client(client_kind, "localhost", running.port, tls="starttls"):
+        pytest.fail("an untrusted certificate was accepted")
 
 
 def test_manual_starttls(
@@ -176,9 +175,10 @@ def test_server_breaks_the_protocol(client_kind: str) -> None:
     def garbage(sock: socket.socket, server: ScriptedServer) -> None:
         sock.sendall(b"hello, I am not an SMTP server\r\n")
 
-    with scripted_server(garbage) as server:
-        with pytest.raises(SMTPProtocolError), open_client(client_kind, "127.0.0.1", server.port):
-            pytest.fail("accepted a garbage greeting")
+    with scripted_server(garbage) as server, pytest.raises(SMTPProtocolError), open_client(
+        client_kind, "127.0.0.1", server.port
+    ):
+        pytest.fail("accepted a garbage greeting")
 
 
 def test_connection_refused(client_kind: str) -> None:
