@@ -549,6 +549,7 @@ class ClientConnection(ReplyHandling):
         txn = self._body_transaction()
         if txn is None:
             return
+        data = bytes(data)  # accept any bytes-like object (no copy for bytes)
         txn.body_size += len(data)
         if txn.size_limit is not None and txn.body_size > txn.size_limit:
             raise LocalProtocolError(f"message exceeds the server's SIZE {txn.size_limit}")
