@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from esmtp_core import SaslprepError, saslprep
+from esmtp_core._gs2 import Gs2SyntaxError, escape_saslname, parse_gs2_header, unescape_saslname
 
 
 @pytest.mark.parametrize(
@@ -90,3 +93,41 @@ def test_unassigned_code_points_query_versus_stored() -> None:
 def test_empty_results_are_returned() -> None:
     assert saslprep("") == ""
     assert saslprep("\u00ad") == ""
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text())
+def test_saslprep_is_idempotent(text: str) -> None:
+    try:
+        prepared = saslprep(text)
+    except SaslprepError:
+        return
+    assert saslprep(prepared) == prepared
+
+
+@given(st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E)))
+def test_printable_ascii_is_unchanged(text: str) -> None:
+    assert saslprep(text) == text
+
+
+# --- the GS2 header and saslname encoding shared by SCRAM and OAUTHBEARER ---------------------
+
+
+@given(st.text(alphabet=st.characters(blacklist_characters="\x00"), min_size=1))
+def test_saslname_round_trip(name: str) -> None:
+    escaped = escape_saslname(name)
+    assert "," not in escaped
+    assert unescape_saslname(escaped) == name
+
+
+@pytest.mark.parametrize("text", ["", "a=b", "a=2c", "=", "a,b", "a\x00b", "=3"])
+def test_bad_saslnames(text: str) -> None:
+    with pytest.raises(Gs2SyntaxError):
+        unescape_saslname(text)
+
+
+def test_gs2_header_parts() -> None:
+    header, rest = parse_gs2_header("p=tls-server-end-point,a=x=2Cy,n=u,r=abc")
+    assert (header.flag, header.cb_name, header.authzid) == ("p", "tls-server-end-point", "x,y")
+    assert header.raw == "p=tls-server-end-point,a=x=2Cy,"
+    assert rest == "n=u,r=abc"
