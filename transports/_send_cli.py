@@ -7,8 +7,9 @@
                [--allow-insecure-auth] [--transport sockets|threads|asyncio|anyio|trio]
                [--cafile FILE | --insecure] [--helo NAME] [--timeout SECONDS] [FILE | -]
 
-The message is sent byte for byte as read (CRLF-normalised unless it goes as BINARYMIME); the
-envelope is ``--from``/``--to`` (headers are not read; ``--from ''`` is the null sender).
+The message is sent as read with its line endings made CRLF (a file with LF lines is fine), or
+byte for byte with ``--binary``; the envelope is ``--from``/``--to`` (headers are not read;
+``--from ''`` is the null sender).
 ``--starttls`` requires STARTTLS (a server without it is an error, never a plaintext fallback);
 ``--tls`` is TLS from the first byte (port 465). Certificates are verified against the system
 store, or ``--cafile``; ``--insecure`` skips verification (test servers only). The password may
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import ssl
 import sys
 from collections.abc import Callable, Sequence
@@ -48,6 +50,7 @@ __all__ = ["build_parser", "main"]
 
 TRANSPORTS = ("sockets", "threads", "asyncio", "anyio", "trio")
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_FAILED = 0, 1, 2, 3
+_LINE_END = re.compile(rb"\r\n|\r|\n")
 
 
 class UsageError(Exception):
@@ -146,6 +149,10 @@ def _job(args: argparse.Namespace) -> _Job:
         message = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
     except OSError as exc:
         raise UsageError(f"cannot read the message: {exc}") from None
+    if not args.binary:
+        # A text file with LF (or CR) line endings is meant as lines: send canonical CRLF rather
+        # than let bare line ends turn it into a BINARYMIME body.
+        message = _LINE_END.sub(b"\r\n", message)
     host, port = args.server
     options: dict[str, Any] = {
         "tls": mode,
