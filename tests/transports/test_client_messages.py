@@ -1,0 +1,181 @@
+"""Pure parts of the client driver: message preparation (as smtplib.send_message), option
+validation, the default EHLO name, SendResult and the close-or-keep decision."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from email.message import EmailMessage, Message
+
+import pytest
+
+from esmtp_core import Reply, TransactionResult
+from transports._client_driver import (
+    ClientOptions,
+    SendResult,
+    default_local_hostname,
+    must_close,
+    prepare_message,
+)
+from transports.errors import (
+    SMTPAuthenticationError,
+    SMTPConnectionError,
+    SMTPNotSupportedError,
+    SMTPReplyError,
+    SMTPTimeoutError,
+)
+
+OK = Reply.make(250, "2.0.0", "Ok")
+NO = Reply.make(550, "5.1.1", "No such user")
+
+
+def _message() -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = "Alice <alice@example.org>"
+    message["To"] = "Bob <bob@example.net>, carol@example.net"
+    message["Cc"] = "dave@example.net"
+    message["Bcc"] = "eve@example.net"
+    message["Subject"] = "prepared"
+    message.set_content("line\n")
+    return message
+
+
+def test_envelope_from_headers_and_bcc_stripped() -> None:
+    message = _message()
+    sender, recipients, data = prepare_message(message, None, None)
+    assert sender == "alice@example.org"
+    assert recipients == [
+        "bob@example.net",
+        "carol@example.net",
+        "dave@example.net",
+        "eve@example.net",
+    ]
+    assert b"Bcc" not in data
+    assert b"eve@example.net" not in data
+    assert data.endswith(b"\r\n")
+    assert b"\n" not in data.replace(b"\r\n", b"")
+    assert message["Bcc"] == "eve@example.net"  # the caller's object is untouched
+
+
+def test_sender_header_and_explicit_envelope() -> None:
+    message = _message()
+    message["Sender"] = "secretary@example.org"
+    assert prepare_message(message, None, None)[0] == "secretary@example.org"
+    sender, recipients, _ = prepare_message(message, "", ["x@example.net"])
+    assert (sender, recipients) == ("", ["x@example.net"])
+    assert prepare_message(message, None, "one@example.net")[1] == ["one@example.net"]
+
+
+def test_resent_fields() -> None:
+    message = _message()
+    message["Resent-Date"] = "Mon, 30 Nov 2026 10:00:00 +0000"
+    message["Resent-From"] = "forwarder@example.org"
+    message["Resent-To"] = "new@example.net"
+    message["Resent-Bcc"] = "hidden@example.net"
+    sender, recipients, data = prepare_message(message, None, None)
+    assert sender == "forwarder@example.org"
+    assert recipients == ["new@example.net", "hidden@example.net"]
+    assert b"hidden@example.net" not in data
+    message["Resent-Date"] = "Tue, 1 Dec 2026 10:00:00 +0000"
+    with pytest.raises(ValueError, match="Resent"):
+        prepare_message(message, None, None)
+
+
+def test_international_message_uses_utf8_headers() -> None:
+    message = EmailMessage()
+    message["From"] = "j\u00f6ran@ex\u00e4mple.org"
+    message["To"] = "zo\u00eb@example.net"
+    message["Subject"] = "gr\u00fc\u00dfe"
+    message.set_content("x\n")
+    sender, recipients, data = prepare_message(message, None, None)
+    assert (sender, recipients) == ("j\u00f6ran@ex\u00e4mple.org", ["zo\u00eb@example.net"])
+    assert "Subject: gr\u00fc\u00dfe\r\n".encode() in data  # RFC 6532, not an encoded-word
+
+
+def test_compat32_message_and_no_from_mangling() -> None:
+    message = email.message_from_bytes(
+        b"From: a@example.org\nTo: b@example.net\n\nFrom here on\n", policy=email.policy.compat32
+    )
+    assert isinstance(message, Message)
+    _, _, data = prepare_message(message, None, None)
+    assert data.endswith(b"\r\n\r\nFrom here on\r\n")  # never ">From"
+
+
+def test_missing_envelope() -> None:
+    with pytest.raises(ValueError, match="needs sender and recipients"):
+        prepare_message(b"Subject: x\r\n\r\n", None, ["a@example.net"])
+    with pytest.raises(ValueError, match="no sender"):
+        prepare_message(EmailMessage(), None, ["a@example.net"])
+    message = EmailMessage()
+    message["From"] = "a@example.org"
+    with pytest.raises(ValueError, match="no recipients"):
+        prepare_message(message, None, None)
+    with pytest.raises(ValueError, match="no recipients"):
+        prepare_message(b"x", "a@example.org", [])
+    with pytest.raises(TypeError):
+        prepare_message("text is not a message", "a@example.org", ["b@example.net"])  # type: ignore[arg-type]
+
+
+def test_bytes_are_untouched() -> None:
+    data = b"Subject: raw\n\nbare LF \x00 kept"
+    assert prepare_message(bytearray(data), "a@x.org", ("b@y.org",)) == (
+        "a@x.org",
+        ["b@y.org"],
+        data,
+    )
+
+
+def test_options_validation() -> None:
+    with pytest.raises(ValueError, match="tls"):
+        ClientOptions.build("h", 25, tls="sometimes")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="timeout"):
+        ClientOptions.build("h", 25, timeout=0)
+    with pytest.raises(ValueError, match="port"):
+        ClientOptions.build("h", 0)
+    with pytest.raises(ValueError, match="local_hostname"):
+        ClientOptions.build("h", 25, local_hostname="bad name")
+    options = ClientOptions.build("mx.example", 465, tls="implicit", timeout=5)
+    assert options.implicit_tls
+    assert options.tls_hostname == "mx.example"
+    assert options.open_timeout == 5
+    assert options.tls_context().verify_mode.name == "CERT_REQUIRED"
+    opportunistic = ClientOptions.build("mx.example", 25, tls="starttls-opportunistic")
+    assert opportunistic.tls_context().verify_mode.name == "CERT_NONE"  # RFC 7435
+
+
+def test_default_local_hostname(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("socket.gethostname", lambda: "box")
+    assert default_local_hostname(("127.0.0.1", 5000)) == "[127.0.0.1]"
+    assert default_local_hostname(("::1", 5000, 0, 0)) == "[IPv6:::1]"
+    assert default_local_hostname(None) == "localhost"
+    monkeypatch.setattr("socket.gethostname", lambda: "box.example.org")
+    assert default_local_hostname(("127.0.0.1", 5000)) == "box.example.org"
+
+
+def test_send_result() -> None:
+    transaction = TransactionResult(
+        sender="a@example.org",
+        mail_reply=OK,
+        recipient_replies=(("b@x.net", OK), ("c@x.net", NO)),
+        data_replies=((None, OK),),
+    )
+    result = SendResult.from_transaction(transaction, ["b@x.net", "c@x.net"])
+    assert result.accepted == ("b@x.net",)
+    assert result.refused == {"c@x.net": NO}
+    assert not result.ok
+    assert result.data_reply == OK
+    # MAIL refused without PIPELINING: no RCPT was sent, every recipient gets the MAIL reply.
+    refused = TransactionResult(sender="a@example.org", mail_reply=NO)
+    result = SendResult.from_transaction(refused, ["b@x.net"])
+    assert result.refused == {"b@x.net": NO}
+    assert not result.ok
+
+
+def test_must_close() -> None:
+    assert must_close(None, SMTPTimeoutError("slow"))
+    assert must_close(None, SMTPConnectionError("gone"))
+    assert must_close(None, KeyboardInterrupt())
+    assert not must_close(None, SMTPReplyError(NO))
+    assert not must_close(None, SMTPAuthenticationError(NO))
+    assert not must_close(None, SMTPNotSupportedError("no SMTPUTF8"))
+    assert not must_close(None, ValueError("no sender"))
