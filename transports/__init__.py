@@ -10,9 +10,12 @@ such as anyio are only needed by the adapter that uses them):
 * :mod:`transports.sockets` — one thread, ``selectors`` and non-blocking sockets.
 
 Each adapter package exposes a ``Server``; the handler interface every server runs is in
-:mod:`transports.handler` and re-exported here.
+:mod:`transports.handler` and re-exported here. Each also exposes a ``Client`` (async for asyncio
+and anyio, blocking for threads and sockets) whose ``send_message`` returns a :class:`SendResult`;
+client errors are in :mod:`transports.errors`.
 """
 
+from ._client_driver import SendResult
 from .handler import AsyncHandler, Envelope, Handler, MessageResult, Session
 
-__all__ = ["AsyncHandler", "Envelope", "Handler", "MessageResult", "Session"]
+__all__ = ["AsyncHandler", "Envelope", "Handler", "MessageResult", "SendResult", "Session"]
