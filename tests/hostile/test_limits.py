@@ -15,6 +15,7 @@ Slow clients and timeouts are in ``test_timeouts.py``.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from pathlib import Path
@@ -173,10 +174,9 @@ def _flood(address: tuple[str, int], line: bytes, count: int) -> tuple[list[int]
         assert peer.command(b"EHLO flooder.example").code == 250
         reader = threading.Thread(target=read)
         reader.start()
-        try:
+        # The server may cut us while we are still sending: that is the point.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             peer.send(line * count + b"QUIT\r\n")
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the server cut us while we were still sending: that is the point
         reader.join(60)
         assert not reader.is_alive(), "the server neither answered nor closed"
     finally:
