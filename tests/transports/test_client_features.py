@@ -184,19 +184,15 @@ def test_lmtp_per_recipient_results(client_kind: str, handler: ParamsRecorder) -
         assert refused.value.result.refused["lmtp-refuse@example.net"].enhanced == "5.2.1"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server driver bug (transports/_driver.py _answer_message): in LMTP it answers an "
-    "accepted recipient with conn.accept(), which answers every remaining recipient at once, so "
-    "a refusal for a later recipient is lost",
-)
 def test_lmtp_refusal_after_an_accepted_recipient(handler: ParamsRecorder) -> None:
+    """Regression: the server once answered every LMTP recipient with the first one's 250."""
     config = ServerConfig(hostname="lmtp.test", lmtp=True)
     with run_server(SERVER, handler, config=config) as running, open_client(
         "sockets", running.host, running.port, lmtp=True
     ) as client:
         result = client.send_message(TEXT, "a@example.org", ["ok@x.net", "lmtp-refuse@x.net"])
         assert result.accepted == ("ok@x.net",)
+        assert result.refused["lmtp-refuse@x.net"].code == 550
 
 
 def test_refusals_are_typed_and_keep_the_session(client_kind: str, handler: ParamsRecorder) -> None:
