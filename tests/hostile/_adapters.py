@@ -23,18 +23,23 @@ from transports.handler import Envelope, Handler, Session
 ADAPTERS = ("asyncio", "anyio-asyncio", "anyio-trio", "threads", "sockets")
 
 
+def adapter_available(kind: str) -> bool:
+    """Whether adapter ``kind`` and the libraries it needs are installed."""
+    module = "anyio" if kind.startswith("anyio") else kind
+    if importlib.util.find_spec(f"transports.{module}") is None:
+        return False
+    return kind != "anyio-trio" or importlib.util.find_spec("trio") is not None
+
+
 def adapter_params() -> list[Any]:
     """pytest parameters for every adapter, skipped when its module or library is missing."""
-    params = []
-    for kind in ADAPTERS:
-        module = {"anyio-asyncio": "anyio", "anyio-trio": "anyio"}.get(kind, kind)
-        missing = importlib.util.find_spec(f"transports.{module}") is None
-        if kind == "anyio-trio" and importlib.util.find_spec("trio") is None:
-            missing = True
-        params.append(
-            pytest.param(kind, marks=pytest.mark.skipif(missing, reason=f"no {kind} adapter"))
+    return [
+        pytest.param(
+            kind,
+            marks=pytest.mark.skipif(not adapter_available(kind), reason=f"no {kind} adapter"),
         )
-    return params
+        for kind in ADAPTERS
+    ]
 
 
 @dataclass(frozen=True)
