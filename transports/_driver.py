@@ -80,6 +80,7 @@ HANDLER_FAILED = Reply.make(451, "4.3.0", "Local error in processing, try again 
 #: Answer to AUTH when a credential check raised (RFC 4954 §6).
 AUTH_TEMPORARY_FAILURE = Reply.make(454, "4.7.0", "Temporary authentication failure")
 NOT_IMPLEMENTED = Reply.make(502, "5.5.1", "Command not implemented")
+MESSAGE_ACCEPTED = Reply.make(250, "2.0.0", "Message accepted")
 
 
 def busy_reply(hostname: str) -> bytes:
@@ -413,15 +414,18 @@ class _DriverBase:
             self._reject_message(event)
             return
         delivered: list[str] = []
-        for recipient, answer in zip(event.recipients or ("",), answers, strict=False):
-            if conn.pending is not event:
-                break  # the core took one answer for all remaining recipients
-            if answer is None:
-                conn.accept()
-            else:
-                conn.send_reply(answer)
-            if answer is None or answer.code < 400:
-                delivered.append(recipient)
+        if all(answer is None for answer in answers):
+            conn.accept()  # the default 250 (in LMTP for every recipient at once)
+            delivered = list(event.recipients)
+        else:
+            for recipient, answer in zip(event.recipients or ("",), answers, strict=False):
+                if conn.pending is not event:
+                    break
+                # send_reply() answers exactly one recipient; accept() would answer them all.
+                reply = MESSAGE_ACCEPTED if answer is None else answer
+                conn.send_reply(reply)
+                if reply.code < 400:
+                    delivered.append(recipient)
         if delivered:
             self.session.messages_accepted += 1
             logger.info(

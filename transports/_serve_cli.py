@@ -211,18 +211,17 @@ def _run_asyncio(setup: _Setup) -> None:
 
     async def serve() -> None:
         server = Server(setup.handler, host=setup.host, port=setup.port, **setup.server_options)
-        await server.start()
         loop = asyncio.get_running_loop()
-        stopping: list[asyncio.Task[None]] = []
-
-        def stop() -> None:
-            if not stopping:
-                logger.info("stopping (signal)")
-                stopping.append(loop.create_task(server.shutdown(SHUTDOWN_GRACE)))
-
+        stop = asyncio.Event()
+        # Handlers first: the "listening" log line means a signal now stops us cleanly.
         for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, stop)
-        await server.serve_forever()
+            loop.add_signal_handler(signum, stop.set)
+        await server.start()
+        serving = loop.create_task(server.serve_forever())
+        await stop.wait()
+        logger.info("stopping (signal)")
+        await server.shutdown(SHUTDOWN_GRACE)
+        await serving
 
     asyncio.run(serve())
 
@@ -234,19 +233,14 @@ def _run_anyio(setup: _Setup, backend: str) -> None:
 
     async def serve() -> None:
         server = Server(setup.handler, host=setup.host, port=setup.port, **setup.server_options)
-        await server.start()
-        async with anyio.create_task_group() as group:
-
-            async def watch_signals() -> None:
-                with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-                    async for _ in signals:
-                        logger.info("stopping (signal)")
-                        await server.shutdown(SHUTDOWN_GRACE)
-                        return
-
-            group.start_soon(watch_signals)
-            await server.serve_forever()
-            group.cancel_scope.cancel()
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            await server.start()
+            async with anyio.create_task_group() as group:
+                group.start_soon(server.serve_forever)
+                async for _ in signals:
+                    break
+                logger.info("stopping (signal)")
+                await server.shutdown(SHUTDOWN_GRACE)
 
     anyio.run(serve, backend=backend)
 
@@ -256,18 +250,27 @@ def _run_blocking(setup: _Setup, module_name: str) -> None:
 
     server_class = importlib.import_module(module_name).Server
     server = server_class(setup.handler, host=setup.host, port=setup.port, **setup.server_options)
-    server.start()
-    stopping = threading.Event()
+    signalled = threading.Event()
+    started = threading.Event()
+    once = threading.Lock()
 
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        if not stopping.is_set():
-            stopping.set()
+    def begin_shutdown() -> None:
+        if once.acquire(blocking=False):  # never blocks: this may run inside a signal handler
             logger.info("stopping (signal)")
             # The shutdown waits for sessions; never do that inside the signal handler itself.
             threading.Thread(target=server.shutdown, args=(SHUTDOWN_GRACE,), daemon=True).start()
 
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        signalled.set()
+        if started.is_set():
+            begin_shutdown()
+
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, on_signal)
+    server.start()
+    started.set()
+    if signalled.is_set():  # a signal between installing the handlers and now
+        begin_shutdown()
     server.serve_forever()
 
 

@@ -47,6 +47,14 @@ class Serve:
         return self.proc.wait(WAIT)
 
 
+def _unverified() -> ssl.SSLContext:
+    # --self-signed: nothing to verify against (that is the point of the option).
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
 @contextmanager
 def serve(*args: str) -> Iterator[Serve]:
     proc = subprocess.Popen(
@@ -93,8 +101,9 @@ def test_serve_maildir_and_sigterm(transport: str, tmp_path: Path) -> None:
     assert content.endswith(b"\r\n" + BODY)
 
 
-def test_serve_stops_on_sigint(tmp_path: Path) -> None:
-    with serve("--maildir", str(tmp_path / "md")) as s:
+@pytest.mark.parametrize("transport", ["asyncio", "anyio", "trio", "threads", "sockets"])
+def test_serve_stops_on_sigint(transport: str, tmp_path: Path) -> None:
+    with serve("--transport", transport, "--maildir", str(tmp_path / "md")) as s:
         assert s.stop(signal.SIGINT) == 0
 
 
@@ -104,9 +113,7 @@ def test_serve_self_signed_starttls_with_auth(tmp_path: Path) -> None:
     maildir = tmp_path / "md"
     args = ["--maildir", str(maildir), "--self-signed", "--auth-file", str(auth), "--require-auth"]
     with serve(*args) as s:
-        insecure = ssl.create_default_context()
-        insecure.check_hostname = False
-        insecure.verify_mode = ssl.CERT_NONE
+        insecure = _unverified()
         with smtplib.SMTP("127.0.0.1", s.port, timeout=WAIT) as client:
             client.starttls(context=insecure)
             with pytest.raises(smtplib.SMTPSenderRefused):
@@ -120,7 +127,7 @@ def test_serve_self_signed_starttls_with_auth(tmp_path: Path) -> None:
 
 def test_serve_implicit_tls_lmtp_stdout() -> None:
     with serve("--self-signed", "--implicit-tls", "--lmtp", "--stdout") as s:
-        insecure = ssl._create_unverified_context()
+        insecure = _unverified()
         client = smtplib.SMTP_SSL("127.0.0.1", s.port, timeout=WAIT, context=insecure)
         with client:
             code, _ = client.docmd("LHLO", "client.test")
@@ -131,7 +138,7 @@ def test_serve_implicit_tls_lmtp_stdout() -> None:
             client.rcpt("c@example.net")
             client.send(b"DATA\r\n")
             assert client.getreply()[0] == 354
-            client.send(BODY + b".\r\n")
+            client.send(BODY.replace(b"\r\n.", b"\r\n..") + b".\r\n")  # dot-stuffed
             assert client.getreply()[0] == 250  # one reply per recipient (RFC 2033 §4.2)
             assert client.getreply()[0] == 250
         assert s.stop() == 0

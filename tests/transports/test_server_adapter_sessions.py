@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from _transport_harness import ASYNC_ADAPTERS, WAIT, AsyncRecorder, Recorder, run_server
 
-from esmtp_core import ServerConfig
+from esmtp_core import Reply, ServerConfig
+from transports.handler import Envelope, MessageResult, Session
 from transports.storage import Maildir, StoringHandler
 
 BODY = (
@@ -53,6 +54,38 @@ def test_lmtp_session(adapter: str, recorder: Recorder) -> None:
     (message,) = recorder.messages
     assert message.content == BODY
     assert message.rcpt_to == ["b@example.net", "c@example.net"]
+
+
+class PerRecipient(Recorder):
+    """LMTP: delivers to every recipient except those named ``full@...`` (mailbox full)."""
+
+    def message(self, session: Session, envelope: Envelope, content: bytes) -> MessageResult:
+        super().message(session, envelope, content)
+        return [
+            Reply.make(452, "4.2.2", "Mailbox full") if rcpt.startswith("full@") else None
+            for rcpt in envelope.rcpt_to
+        ]
+
+
+def test_lmtp_one_reply_per_recipient(adapter: str) -> None:
+    handler = PerRecipient()
+    config = ServerConfig(hostname="lmtp.test", lmtp=True)
+    with run_server(adapter, handler, config=config) as running:
+        client = smtplib.LMTP(running.host, running.port, timeout=WAIT)  # type: ignore[arg-type]
+        try:
+            client.ehlo_or_helo_if_needed()
+            client.mail("a@example.org")
+            for rcpt in ("b@example.net", "full@example.net", "c@example.net"):
+                assert client.rcpt(rcpt)[0] == 250
+            client.send(b"DATA\r\n")
+            assert client.getreply()[0] == 354
+            client.send(BODY.replace(b"\r\n.", b"\r\n..") + b".\r\n")
+            codes = [client.getreply()[0] for _ in range(3)]  # RFC 2033 §4.2: in RCPT order
+            assert codes == [250, 452, 250]
+        finally:
+            client.quit()
+    (message,) = handler.messages
+    assert message.content == BODY
 
 
 def test_starttls(

@@ -126,7 +126,7 @@ class Server(ServerBase[Handler | AsyncHandler]):
         except (OSError, ssl.SSLError, asyncio.TimeoutError) as exc:
             driver.close_reason = f"connection error: {exc!r}"
         finally:
-            del self._connections[task]
+            writer = self._connections.pop(task)[1]  # the TLS writer after STARTTLS
             try:
                 await driver.finish()
             finally:
