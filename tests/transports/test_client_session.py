@@ -4,6 +4,7 @@ misbehaving servers, and the thread pool helper."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import ssl
 import time
@@ -140,6 +141,29 @@ def test_read_timeout(client_kind: str, script: object) -> None:
             client.send_message(TEXT, "a@example.org", ["b@example.net"])
         assert time.monotonic() - started < 5
         assert isinstance(SMTPTimeoutError("x"), TimeoutError)
+
+
+def test_connect_timeout(client_kind: str) -> None:
+    """A listener whose backlog is full drops further SYNs (Linux): connecting hangs."""
+    with socket.create_server(("127.0.0.1", 0), backlog=0) as listener:
+        port = listener.getsockname()[1]
+        fillers = []
+        try:
+            for _ in range(3):
+                filler = socket.socket()
+                filler.setblocking(False)
+                with contextlib.suppress(BlockingIOError):
+                    filler.connect(("127.0.0.1", port))
+                fillers.append(filler)
+            started = time.monotonic()
+            with pytest.raises(SMTPTimeoutError, match=r"connecting|no reply"), open_client(
+                client_kind, "127.0.0.1", port, connect_timeout=0.3, timeout=0.3
+            ):
+                pytest.fail("connected to a listener that never accepts")
+            assert time.monotonic() - started < 5
+        finally:
+            for filler in fillers:
+                filler.close()
 
 
 def test_greeting_refused(client_kind: str) -> None:
