@@ -11,6 +11,7 @@ import time
 from email.message import EmailMessage
 
 import pytest
+import trustme
 from _client_harness import CLIENTS, ScriptedServer, open_client, scripted_server
 from _transport_harness import Recorder, run_server
 
@@ -27,6 +28,7 @@ from transports.errors import (
     SMTPTLSError,
 )
 from transports.threads import Outgoing, send_messages
+from transports.tls import server_end_point_binding
 
 SERVER = "threads"
 TEXT = b"Subject: session\r\n\r\nbody\r\n"
@@ -118,6 +120,63 @@ def test_wrong_password(
         assert client.authenticated is None
         client.login("alice", "wonderland", mechanism="LOGIN")  # the session goes on
         assert client.authenticated == "LOGIN"
+
+
+class _ScramHandler(Recorder):
+    def lookup_secret(self, session: object, mechanism: str, username: str) -> str | None:
+        return "wonderland" if username == "alice" else None
+
+
+@pytest.mark.parametrize(
+    "implicit",
+    [
+        False,
+        pytest.param(
+            True,
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="core gap: ClientConnection takes channel binding only in tls_started() "
+                "(after STARTTLS); with implicit TLS (ClientConfig.tls_on_connect) there is no "
+                "way to pass it, so the client falls back to SCRAM-SHA-256 without -PLUS",
+            ),
+        ),
+    ],
+    ids=["starttls", "implicit"],
+)
+def test_scram_plus_binds_to_the_tls_channel(
+    client_kind: str,
+    implicit: bool,
+    tls_ca: trustme.CA,
+    server_tls: ssl.SSLContext,
+    client_tls: ssl.SSLContext,
+) -> None:
+    """SCRAM-SHA-256-PLUS (RFC 5802 §6, RFC 7677) with tls-server-end-point (RFC 5929)."""
+    leaf_pem = server_tls_leaf(tls_ca)
+    config = ServerConfig(auth_mechanisms=("SCRAM-SHA-256-PLUS", "SCRAM-SHA-256", "PLAIN"))
+    with run_server(
+        SERVER,
+        _ScramHandler(),
+        tls_context=leaf_pem[0],
+        implicit_tls=implicit,
+        channel_binding=server_end_point_binding(leaf_pem[1]),
+        config=config,
+    ) as running, open_client(
+        client_kind,
+        "localhost",
+        running.port,
+        tls="implicit" if implicit else "starttls",
+        ssl_context=client_tls,
+    ) as client:
+        client.login("alice", "wonderland")
+        assert client.authenticated == "SCRAM-SHA-256-PLUS"
+
+
+def server_tls_leaf(ca: trustme.CA) -> tuple[ssl.SSLContext, bytes]:
+    """A server context and its certificate (PEM) for localhost."""
+    leaf = ca.issue_cert("localhost")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    leaf.configure_cert(context)
+    return context, leaf.cert_chain_pems[0].bytes()
 
 
 def _silent(sock: socket.socket, server: ScriptedServer) -> None:
