@@ -160,9 +160,12 @@ class TransactionResult(ClientEvent):
         """The reply that decided each recipient's fate, in RCPT order.
 
         A refused RCPT gives its RCPT reply; an accepted one gives the data reply (its own in
-        LMTP); a recipient never sent (MAIL refused) gives the MAIL reply.
+        LMTP). When MAIL was refused every recipient gets the MAIL reply, whatever a confused
+        server said afterwards (none of the message was sent).
         """
         result: dict[str, Reply] = {}
+        if not self.mail_reply.is_positive:
+            return {rcpt: self.mail_reply for rcpt, _ in self.recipient_replies}
         per_recipient = {rcpt: reply for rcpt, reply in self.data_replies if rcpt is not None}
         overall = next((reply for rcpt, reply in self.data_replies if rcpt is None), None)
         for rcpt, reply in self.recipient_replies:

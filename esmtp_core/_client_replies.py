@@ -162,8 +162,11 @@ class ReplyHandling:
             txn.data_replies.append((None, reply))
             self._fail(txn)
             return
-        if not txn.accepted:
+        if not txn.accepted or txn.failed:
             # RFC 2920 §3.1: every RCPT failed yet DATA got 354: end the empty message at once.
+            # The same when MAIL was refused but a confused server (one still holding an older
+            # transaction) accepted RCPT and DATA: the data it now waits for must be ended, or
+            # the commands that follow would become message text. Nothing of ours is sent.
             end = Command(Kind.DATA_END, ".", b".\r\n", "", txn)
             txn.outstanding += 1
             self._send += end.payload
@@ -182,13 +185,18 @@ class ReplyHandling:
         txn = command.transaction
         assert txn is not None
         if command.replies_left is None:
-            # RFC 2033 §4.2: LMTP answers the end of data once per accepted recipient.
-            many = txn.lmtp and txn.accepted and not txn.failed
-            command.replies_left = len(txn.accepted) if many else 1
-        index = len(txn.data_replies)
+            # RFC 2033 §4.2: LMTP answers the final dot once per accepted recipient, whatever
+            # else happened; after BDAT LAST too, unless an earlier chunk was refused (then the
+            # transaction is over and one reply comes).
+            command.per_recipient = bool(txn.lmtp and txn.accepted) and not (
+                command.kind is Kind.BDAT and txn.failed
+            )
+            command.replies_left = len(txn.accepted) if command.per_recipient else 1
+            command.replies_seen = 0
         recipient = None
-        if txn.lmtp and not txn.failed and index < len(txn.accepted):
-            recipient = txn.accepted[index]
+        if command.per_recipient:
+            recipient = txn.accepted[command.replies_seen]
+        command.replies_seen += 1
         txn.data_replies.append((recipient, reply))
         if not txn.aggregate:
             self._events.append(DataReply(reply=reply, recipient=recipient))

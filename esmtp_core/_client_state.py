@@ -89,6 +89,9 @@ class Command:
     last: bool = False
     #: Replies still expected (LMTP end of data: one per accepted recipient; set on first reply).
     replies_left: int | None = None
+    replies_seen: int = 0
+    #: LMTP end of data: the replies map, in order, to the accepted recipients.
+    per_recipient: bool = False
     #: AUTH: the mechanism object, and the SaslError that made us cancel with "*".
     mechanism: ClientMechanism | None = None
     auth_error: Exception | None = None

@@ -627,3 +627,29 @@ def test_rset_after_low_level_rcpt_ends_the_transaction() -> None:
     assert [e.verb for e in got] == ["MAIL", "RCPT", "RSET"]  # type: ignore[attr-defined]
     assert not conn.in_transaction
     assert conn.body_backlog == 0
+
+
+def test_354_after_refused_mail_gets_the_lone_dot() -> None:
+    """A confused server (still holding an older transaction) refuses MAIL, accepts RCPT and
+    says 354: the data it now waits for is ended with the lone dot, none of ours is sent, and the
+    result says the MAIL was refused for every recipient."""
+    conn = ready(PIPE_ONLY)
+    conn.send_message("a@x.org", ["b@x.org"], b"secret\r\n")
+    conn.data_to_send()
+    assert events(conn, b"503 5.5.1 nested MAIL\r\n250 ok\r\n354 go\r\n") == []
+    assert conn.data_to_send() == b".\r\n"
+    res = result(conn, b"250 2.0.0 empty message queued\r\n")
+    assert not res.ok
+    assert res.outcomes() == {"b@x.org": Reply.make(503, "5.5.1", "nested MAIL")}
+
+
+def test_lmtp_lone_dot_after_refused_mail_reads_every_reply() -> None:
+    conn = ready(PIPE_ONLY, lmtp=True)
+    conn.send_message("a@x.org", ["b@x.org", "c@x.org"], b"secret\r\n")
+    conn.data_to_send()
+    events(conn, b"503 nested\r\n250 ok\r\n250 ok\r\n354 go\r\n")
+    assert conn.data_to_send() == b".\r\n"
+    assert events(conn, b"250 one\r\n") == []
+    res = result(conn, b"250 two\r\n")
+    assert [r for r, _ in res.data_replies] == ["b@x.org", "c@x.org"]
+    assert not res.ok
