@@ -57,10 +57,12 @@ def postfix_missing() -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class CpuTimes:
-    """User plus system CPU seconds, and the wall seconds of the same interval."""
+    """User plus system CPU seconds (``user`` alone beside), and the wall seconds of the same
+    interval."""
 
     cpu: float
     wall: float
+    user: float = 0.0
 
 
 def free_port() -> int:
@@ -104,7 +106,7 @@ def run_reaped(argv: list[str], timeout: float) -> tuple[int, CpuTimes, bytes]:
     wall = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)  # already reaped by wait4
     proc.stderr.close()
-    return proc.returncode, CpuTimes(usage.ru_utime + usage.ru_stime, wall), errors
+    return proc.returncode, CpuTimes(usage.ru_utime + usage.ru_stime, wall, usage.ru_utime), errors
 
 
 class SmtpSink:
@@ -136,7 +138,8 @@ class SmtpSink:
         self.proc.send_signal(signal.SIGTERM)
         _, _status, usage = os.wait4(self.proc.pid, 0)
         self.proc.returncode = -signal.SIGTERM
-        return CpuTimes(usage.ru_utime + usage.ru_stime, time.perf_counter() - self.started)
+        return CpuTimes(usage.ru_utime + usage.ru_stime, time.perf_counter() - self.started,
+                        usage.ru_utime)
 
     @classmethod
     def startup_cpu(cls) -> float:
@@ -221,6 +224,11 @@ class PythonServer:
 
     def cpu(self) -> float:
         """The server's user plus system CPU seconds so far (all its threads)."""
+        user, system = self.cpu_split()
+        return user + system
+
+    def cpu_split(self) -> tuple[float, float]:
+        """The server's (user, system) CPU seconds so far (all its threads)."""
         assert self.proc.stdin is not None
         assert self.proc.stdout is not None
         self.proc.stdin.write("usage\n")
@@ -229,7 +237,7 @@ class PythonServer:
         if not line:
             raise RuntimeError(f"server {self.kind!r} died: {self.stderr_tail()}")
         usage = json.loads(line)
-        return float(usage["utime"]) + float(usage["stime"])
+        return float(usage["utime"]), float(usage["stime"])
 
     def stderr_tail(self) -> str:
         """The last lines the server wrote to its stderr (for error messages)."""
