@@ -25,7 +25,6 @@ from esmtp_core import (
 
 from .._client_driver import (
     ClientBase,
-    ClientDriver,
     ClientOptions,
     Message,
     SendResult,
