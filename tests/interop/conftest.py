@@ -18,6 +18,7 @@ from .peers import (
     PeerUnavailable,
     PostfixInstance,
     TestPKI,
+    free_port,
     in_ci,
     make_pki,
     make_workdir,
@@ -87,9 +88,15 @@ def serve_root() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
+@pytest.fixture(scope="session")
+def serve_ports() -> dict[str, int]:
+    """The STARTTLS servers' ports, chosen up front so the Postfix relay can route to each."""
+    return {transport: free_port() for transport in TRANSPORTS}
+
+
 @pytest.fixture(scope="session", params=TRANSPORTS)
 def serve_starttls(
-    request: pytest.FixtureRequest, serve_root: Path, pki: TestPKI
+    request: pytest.FixtureRequest, serve_root: Path, pki: TestPKI, serve_ports: dict[str, int]
 ) -> Iterator[OurServer]:
     """``esmtp serve --tls-cert/--tls-key --auth-file`` on each adapter in turn (STARTTLS).
 
@@ -97,7 +104,13 @@ def serve_starttls(
     sessions work too. Session-scoped: pytest groups the tests by adapter, one server at a time.
     """
     transport: str = request.param
-    with esmtp_serve(serve_root, transport=transport, pki=pki, users={USER: PASSWORD}) as server:
+    with esmtp_serve(
+        serve_root,
+        transport=transport,
+        pki=pki,
+        users={USER: PASSWORD},
+        port=serve_ports[transport],
+    ) as server:
         yield server
 
 
@@ -114,7 +127,7 @@ def serve_implicit_tls(
 
 
 @pytest.fixture(scope="session")
-def postfix_relay(pki: TestPKI) -> Iterator[PostfixInstance]:
+def postfix_relay(pki: TestPKI, serve_ports: dict[str, int]) -> Iterator[PostfixInstance]:
     """A Postfix that relays ``user@PORT.port.test`` to ``127.0.0.1:PORT`` over STARTTLS with the
     server certificate pinned (``smtp_tls_security_level = fingerprint``), so a plaintext
     fallback or a wrong certificate defers the mail instead of delivering it."""
@@ -124,6 +137,7 @@ def postfix_relay(pki: TestPKI) -> Iterator[PostfixInstance]:
             mode="relay",
             relay_tls="fingerprint",
             relay_fingerprint=pki.sha256_fingerprint,
+            route_ports=list(serve_ports.values()),
             hostname="postfix-relay.test",
         ) as instance:
             yield instance

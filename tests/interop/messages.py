@@ -57,8 +57,25 @@ DEFAULT_BODY = (
     b"last line\r\n"
 )
 
-#: Only dot lines and near misses of the end-of-data marker.
-DOT_HEAVY_BODY = b".\r\n..\r\n...\r\n. \r\n.x\r\n .\r\n\r\n.\r\n\r\ntext . text\r\n..\r\n.\r\n"
+#: Dot lines and near misses of the end-of-data marker. It does not end with a lone "." line:
+#: swaks takes data ending in "CRLF ." as already terminated and would drop that line.
+DOT_HEAVY_BODY = b"".join(
+    [
+        b".\r\n",
+        b"..\r\n",
+        b"...\r\n",
+        b". \r\n",
+        b".x\r\n",
+        b" .\r\n",
+        b"\r\n",
+        b".\r\n",
+        b"\r\n",
+        b"text . text\r\n",
+        b"..\r\n",
+        b".\r\n",
+        b"end\r\n",
+    ]
+)
 
 
 def lf(data: bytes) -> bytes:

@@ -88,17 +88,19 @@ def esmtp_serve(
     hostname: str = "esmtp.test",
     extra_args: Sequence[str] = (),
     check_exit: bool = True,
+    port: int | None = None,
 ) -> Iterator[OurServer]:
     """Run ``python -m transports serve`` on a free loopback port, storing into a Maildir.
 
     ``pki`` passes ``--tls-cert``/``--tls-key`` (STARTTLS, or implicit TLS with
     ``implicit_tls``); ``users`` is written to an ``--auth-file``. On exit the server gets
     SIGTERM and must stop cleanly with status 0 (DESIGN.md) unless ``check_exit`` is False.
+    ``port`` defaults to a free one.
     """
     name = f"serve-{transport}-{free_port()}"
     work = directory / name
     work.mkdir(parents=True)
-    port = free_port()
+    port = port or free_port()
     maildir = work / "Maildir"
     log_file = work / "serve.log"
     args = [

@@ -28,8 +28,9 @@ Three delivery modes, chosen per instance:
   records from the queue itself (``postqueue -j``, ``postcat``).
 - ``"maildir"``: everything is delivered by Postfix's ``virtual`` agent into one Maildir.
 - ``"relay"``: everything is relayed to ``relayhost`` (our server), with TLS as configured;
-  mail to ``user@PORT.port.test`` goes to ``127.0.0.1:PORT`` instead (a regexp transport table),
-  so one instance serves servers started later.
+  mail to ``user@PORT.port.test`` goes to ``127.0.0.1:PORT`` instead for each PORT listed in
+  ``route_ports`` (a transport table), so one instance relays to several servers. (Postfix
+  forbids ``$1`` substitution in transport tables, hence ports listed up front.)
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ import contextlib
 import json
 import os
 import pwd
+import re
 import shutil
 import subprocess
 import time
@@ -60,7 +62,7 @@ from ._common import (
     wait_for_port,
 )
 
-#: Mode "relay": mail to "user@PORT.port.test" goes to [127.0.0.1]:PORT.
+#: Mode "relay": mail to "user@PORT.port.test" goes to [127.0.0.1]:PORT (ports in route_ports).
 _PORT_DOMAIN = "port.test"
 
 PostfixMode = Literal["hold", "maildir", "relay"]
@@ -116,7 +118,8 @@ class PostfixInstance:
 
     @staticmethod
     def routed(local_part: str, port: int) -> str:
-        """An address that a ``"relay"`` instance delivers to ``127.0.0.1:port``."""
+        """An address that a ``"relay"`` instance delivers to ``127.0.0.1:port`` (the port must
+        be one of its ``route_ports``)."""
         return f"{local_part}@{port}.{_PORT_DOMAIN}"
 
     def postconf(self, *names: str) -> dict[str, str]:
@@ -243,6 +246,23 @@ class PostfixInstance:
         except PeerError as exc:
             raise PeerError(f"{exc}\n{self.queue_listing()}\n{self.log()[-4000:]}") from None
 
+    def session_commands(self, queue_id: str, *, timeout: float = 10.0) -> dict[str, int]:
+        """The SMTP command counts of the smtpd session that received ``queue_id``.
+
+        Postfix (>= 3.0) ends each session with a log line such as ``disconnect from
+        unknown[127.0.0.1] ehlo=2 starttls=1 mail=1 rcpt=2 bdat=2 quit=1 commands=9``; it is
+        found through the smtpd process that logged ``<queue_id>: client=``. This is how tests see
+        whether a client used BDAT (RFC 3030) or DATA, and STARTTLS. Polls until it is logged.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            found = _session_commands(self.log(), queue_id)
+            if found is not None:
+                return found
+            if time.monotonic() >= deadline:
+                raise PeerError(f"no smtpd disconnect line for {queue_id}\n{self.log()[-4000:]}")
+            time.sleep(0.05)
+
     def log(self) -> str:
         """The instance's mail log so far (empty string when nothing was logged yet)."""
         try:
@@ -272,6 +292,30 @@ class PostfixInstance:
 
     def _run(self, program: str, *args: str) -> ToolResult:
         return run_tool([require_program(program), *args], timeout=30)
+
+
+_SMTPD_LINE = re.compile(r"postfix/smtpd\[(\d+)\]: (.*)$")
+
+
+def _session_commands(log: str, queue_id: str) -> dict[str, int] | None:
+    """Parse the disconnect line of the smtpd session that logged ``<queue_id>: client=``."""
+    pid: str | None = None
+    for line in log.splitlines():
+        match = _SMTPD_LINE.search(line)
+        if match is None:
+            continue
+        if pid is None:
+            if match.group(2).startswith(f"{queue_id}: client="):
+                pid = match.group(1)
+        elif match.group(1) == pid and match.group(2).startswith("disconnect from "):
+            counts: dict[str, int] = {}
+            for item in match.group(2).split()[3:]:
+                name, _, number = item.partition("=")
+                # "rcpt=2/3" means 2 of 3 succeeded: keep the successes.
+                if number.split("/")[0].isdigit():
+                    counts[name] = int(number.split("/")[0])
+            return counts
+    return None
 
 
 def _alive(pid: int) -> bool:
@@ -361,11 +405,11 @@ def _main_cf(
             "virtual_minimum_uid": "1",
         }
     else:
-        # A regexp transport table routes "user@PORT.port.test" to [127.0.0.1]:PORT, so one
-        # instance can relay to servers started after it (see PostfixInstance.routed).
+        # A transport table routes "user@PORT.port.test" to [127.0.0.1]:PORT for every listed
+        # port, so one instance can relay to several servers (see PostfixInstance.routed).
         params |= {
             "relayhost": relayhost or "",
-            "transport_maps": f"regexp:{root / 'etc' / 'transport.regexp'}",
+            "transport_maps": f"texthash:{root / 'etc' / 'transport'}",
             "smtp_tls_security_level": relay_tls,
         }
         if relay_ca_file is not None:
@@ -394,6 +438,7 @@ def postfix_instance(
     smtputf8: bool = True,
     chunking: bool = True,
     hostname: str = "postfix.test",
+    route_ports: Sequence[int] = (),
     main_cf: Mapping[str, str] | None = None,
     keep_dir: bool = False,
 ) -> Iterator[PostfixInstance]:
@@ -404,7 +449,8 @@ def postfix_instance(
     ``relay_tls`` is ``smtp_tls_security_level``: ``"encrypt"`` requires STARTTLS without
     checking the certificate, ``"verify"`` checks it against ``relay_ca_file`` and the nexthop
     name, ``"fingerprint"`` pins ``relay_fingerprint`` (see :attr:`TestPKI.sha256_fingerprint`),
-    which works with an IP-address relayhost. ``main_cf`` overrides or adds parameters.
+    which works with an IP-address relayhost. ``route_ports`` adds a route per port (see
+    :meth:`PostfixInstance.routed`). ``main_cf`` overrides or adds parameters.
     Raises :class:`~tests.interop.peers.PeerUnavailable` without root or without Postfix.
     """
     require_root("a private Postfix instance (master binds and switches to mail_owner)")
@@ -433,8 +479,8 @@ def postfix_instance(
         extra=main_cf or {},
     )
     (config_dir / "main.cf").write_text("".join(f"{k} = {v}\n" for k, v in params.items()))
-    (config_dir / "transport.regexp").write_text(
-        f"/@([0-9]+)\\.{_PORT_DOMAIN.replace('.', '[.]')}$/ smtp:[{LOOPBACK}]:$1\n"
+    (config_dir / "transport").write_text(
+        "".join(f"{p}.{_PORT_DOMAIN} smtp:[{LOOPBACK}]:{p}\n" for p in route_ports)
     )
     (config_dir / "master.cf").write_text(_MASTER_CF.format(listen=f"{LOOPBACK}:{port}"))
     instance = PostfixInstance(

@@ -372,11 +372,12 @@ def test_postfix_relays_to_standin_with_pinned_starttls(work: Path, pki: TestPKI
         postfix_instance(
             mode="relay",
             relayhost=f"[127.0.0.1]:{server.port}",
+            route_ports=[server.port],
             relay_tls="fingerprint",
             relay_fingerprint=pki.sha256_fingerprint,
         ) as relay,
     ):
-        # Once through relayhost, once through the regexp transport table (user@PORT.port.test).
+        # Once through relayhost, once through the transport table (user@PORT.port.test).
         routed = relay.routed("routed", server.port)
         relay.sendmail(MESSAGE, ["far@server.test"], sender="relay@client.test")
         relay.sendmail(MESSAGE, [routed], sender="relay@client.test")
