@@ -5,6 +5,7 @@ Examples::
     python -m benchmarks                       # everything (about 10-15 minutes on 2 cores)
     python -m benchmarks --quick               # smoke run, tiny sizes, well under a minute
     python -m benchmarks --sections core       # only the in-memory core benchmarks
+    python -m benchmarks --groups realistic-1MiB,server-1KiB-20s   # only these comparisons
     python -m benchmarks --write-results-md    # also rewrite the committed benchmarks/RESULTS.md
 
 Results go to ``benchmarks/results/<UTC stamp>.json`` and ``.md`` (plus ``latest.*``).
@@ -56,6 +57,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
                         help="tiny sizes and few rounds: a smoke run for CI (well under 60 s)")
     parser.add_argument("--sections", default=",".join(SECTIONS),
                         help=f"comma-separated subset of: {', '.join(SECTIONS)} (default: all)")
+    parser.add_argument("--groups", default="",
+                        help="comma-separated substrings: run only the comparisons whose key "
+                             "contains one (e.g. 'realistic-1MiB,server-1KiB-20s')")
     parser.add_argument("--rounds", type=int, default=None,
                         help="interleaved rounds per comparison (default: 5, quick: 2)")
     parser.add_argument("--out", type=Path, default=HERE / "results",
@@ -97,7 +101,12 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as exc:  # a section that cannot even be set up is reported, not fatal
             log(f"  ! section {name} could not be built: {type(exc).__name__}: {exc}")
             continue
+        wanted = [g.strip() for g in args.groups.split(",") if g.strip()]
         for group in groups:
+            if wanted and not any(w in group.key for w in wanted):
+                if group.cleanup is not None:
+                    group.cleanup()
+                continue
             result = run_group(group, args.rounds, log)
             results.append(result)
             print(render_text(result), flush=True)
