@@ -14,8 +14,10 @@ Decisions written down here (the RFCs leave them to the server):
 * A handler exception answers the command with ``451 4.3.0`` (``454 4.7.0`` for AUTH, RFC 4954
   §6), is logged with its traceback, and the session continues. A failing ``message_data`` hook
   abandons the message (``message_aborted`` runs at once) and the final ``.`` gets ``451``.
-* The idle/command timeout (RFC 5321 §4.5.3.2 suggests 5 minutes) and a total time for one
-  message body (from its first byte to its end) both end the session with ``421 4.4.2``.
+* The command timeout (RFC 5321 §4.5.3.2 suggests 5 minutes) runs from the last reply (or the
+  last piece of message body), so a command line trickled byte by byte is cut too; a total time
+  for one message body (from its first byte to its end) applies as well. Both end the session
+  with ``421 4.4.2``.
 * Graceful shutdown is the core's ``start_shutdown()``: the transaction in flight finishes, then
   ``421 4.3.2`` (at once for an idle session; RFC 5321 §3.8).
 * A positive reply from the ``hello`` hook keeps the core's capability list (its first line's
@@ -187,6 +189,8 @@ class _DriverBase:
         self._message_started = False
         self._message_failed = False
         self._message_deadline: float | None = None
+        self._command_deadline: float | None = None
+        self._progress()
         self._finished = False
         #: Set by a StartTLS event: flush ``data_to_send()``, handshake, then ``tls_established``.
         self.want_tls = False
@@ -202,15 +206,27 @@ class _DriverBase:
 
     def data_to_send(self) -> bytes:
         """Bytes to write to the client (possibly empty)."""
-        return self.conn.data_to_send()
+        data = self.conn.data_to_send()
+        if data:
+            self._progress()  # a reply went out: the next command's time starts now
+        return data
 
     def read_timeout(self) -> float | None:
-        """Seconds the adapter may wait for the next bytes before calling :meth:`timed_out`."""
+        """Seconds the adapter may wait for the next bytes before calling :meth:`timed_out`.
+
+        The command timeout runs from the last reply (or body progress), not from the last
+        bytes received: a client trickling one byte per second into a command line is cut
+        like a silent one (slowloris).
+        """
+        now = self._clock()
+        deadlines = [d for d in (self._command_deadline, self._message_deadline) if d is not None]
+        if not deadlines:
+            return None
+        return max(0.0, min(deadlines) - now)
+
+    def _progress(self) -> None:
         timeout = self.options.timeout
-        if self._message_deadline is not None:
-            left = max(0.0, self._message_deadline - self._clock())
-            timeout = left if timeout is None else min(timeout, left)
-        return timeout
+        self._command_deadline = None if timeout is None else self._clock() + timeout
 
     def timed_out(self) -> None:
         """No bytes in time: ``421 4.4.2`` and close (RFC 5321 §4.5.3.2)."""
@@ -353,6 +369,7 @@ class _DriverBase:
             )
 
     def _body_chunk(self, data: bytes) -> Steps:
+        self._progress()  # the body moves: only the total DATA time limits it now
         envelope = self._envelope()
         if not self._message_started:
             yield from self._begin_message(envelope)

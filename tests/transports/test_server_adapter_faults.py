@@ -3,7 +3,9 @@ an idle client, too many connections, and a graceful shutdown with a transaction
 
 from __future__ import annotations
 
+import contextlib
 import smtplib
+import time
 from concurrent.futures import Future
 from pathlib import Path
 
@@ -66,6 +68,23 @@ def test_idle_timeout(adapter: str, recorder: Recorder) -> None:
         assert code == 421
         assert text.startswith("4.4.2")
         assert peer.at_eof()
+        peer.close()
+
+
+def test_command_trickle_is_cut(adapter: str, recorder: Recorder) -> None:
+    """Slowloris: bytes keep coming, but no command completes within the timeout."""
+    with run_server(adapter, recorder, timeout=0.6) as running:
+        peer = RawPeer(running.host, running.port)
+        _open(peer)
+        started = time.monotonic()
+        peer.sock.settimeout(0.1)  # the trickle's pace is this wait for the server
+        said = b""
+        while time.monotonic() - started < WAIT and not said:
+            peer.send(b"N")
+            with contextlib.suppress(TimeoutError):
+                said = peer.sock.recv(100)
+        assert said.startswith(b"421 4.4.2")
+        assert time.monotonic() - started < 3
         peer.close()
 
 
