@@ -226,3 +226,40 @@ def test_binary_not_offered(client_kind: str, handler: ParamsRecorder) -> None:
         # without BINARYMIME a body with bare LF goes CRLF-normalised over BDAT
         assert client.send_message(b"a\nb\n", "a@example.org", ["b@example.net"]).ok
     assert [m.content for m in handler.messages] == [b"a\r\nb\r\n"]
+
+
+@pytest.mark.parametrize("chunking", [True, False], ids=["bdat", "data"])
+def test_large_message(client_kind: str, handler: ParamsRecorder, chunking: bool) -> None:
+    """Several BDAT chunks (1 MiB each by default) or one long DATA, byte-exact."""
+    line = b"0123456789" * 9 + b"\r\n"
+    body = b"Subject: large\r\n\r\n" + line * 30_000 + b".\r\n..\r\nend\r\n"  # ~2.8 MB
+    config = ServerConfig(chunking=chunking)
+    with run_server(SERVER, handler, config=config) as running, open_client(
+        client_kind, running.host, running.port
+    ) as client:
+        assert client.send_message(body, "a@example.org", ["b@example.net"]).ok
+    assert handler.messages[0].content == body
+    assert handler.mail_params[0].size == len(body)
+
+
+def test_one_operation_at_a_time(handler: ParamsRecorder) -> None:
+    """Two tasks sharing an async client: the second operation is refused, not interleaved."""
+    import asyncio  # noqa: PLC0415
+
+    from transports.asyncio import Client  # noqa: PLC0415
+
+    async def race(port: int) -> list[object]:
+        async with Client("127.0.0.1", port, timeout=10) as client:
+            outcomes = await asyncio.gather(
+                client.send_message(TEXT, "a@example.org", ["b@example.net"]),
+                client.noop(),
+                return_exceptions=True,
+            )
+            assert (await client.noop()).code == 250  # the session is intact
+            return outcomes
+
+    with run_server(SERVER, handler) as running:
+        sent, second = asyncio.run(race(running.port))
+    assert not isinstance(sent, BaseException)
+    assert isinstance(second, RuntimeError)
+    assert [m.content for m in handler.messages] == [TEXT]

@@ -122,6 +122,30 @@ def test_wrong_password(
         assert client.authenticated == "LOGIN"
 
 
+class _TokenHandler(Recorder):
+    def check_token(self, session: object, mechanism: str, username: str, token: str) -> bool:
+        return (username, token) == ("alice", "ya29.token")
+
+
+@pytest.mark.parametrize("mechanism", ["XOAUTH2", "OAUTHBEARER"])
+def test_login_with_a_bearer_token(
+    client_kind: str,
+    mechanism: str,
+    server_tls: ssl.SSLContext,
+    client_tls: ssl.SSLContext,
+) -> None:
+    config = ServerConfig(auth_mechanisms=(mechanism, "PLAIN"))
+    with run_server(SERVER, _TokenHandler(), tls_context=server_tls, config=config) as running, (
+        open_client(
+            client_kind, "localhost", running.port, tls="starttls", ssl_context=client_tls
+        )
+    ) as client:
+        with pytest.raises(SMTPAuthenticationError):
+            client.login("alice", token="expired")
+        client.login("alice", token="ya29.token")  # no mechanism given: the token picks it
+        assert client.authenticated == mechanism
+
+
 class _ScramHandler(Recorder):
     def lookup_secret(self, session: object, mechanism: str, username: str) -> str | None:
         return "wonderland" if username == "alice" else None
