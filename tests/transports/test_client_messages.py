@@ -1,5 +1,6 @@
-"""Pure parts of the client driver: message preparation (as smtplib.send_message), option
-validation, the default EHLO name, SendResult and the close-or-keep decision."""
+"""Pure parts of the clients (``transports._client_values`` and the driver): message preparation
+(as smtplib.send_message), option validation, the default EHLO name, SendResult and the
+close-or-keep decision."""
 
 from __future__ import annotations
 
@@ -10,11 +11,11 @@ from email.message import EmailMessage, Message
 import pytest
 
 from esmtp_core import Reply, TransactionResult
-from transports._client_driver import (
+from transports._client_driver import must_close
+from transports._client_values import (
     ClientOptions,
     SendResult,
     default_local_hostname,
-    must_close,
     prepare_message,
 )
 from transports.errors import (

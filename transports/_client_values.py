@@ -1,0 +1,264 @@
+"""Values shared by the clients, without protocol logic: :class:`ClientOptions` (validated
+arguments), :class:`SendResult` (per-recipient outcome) and :func:`prepare_message` (an
+``EmailMessage`` turned into an envelope and bytes, as :meth:`smtplib.SMTP.send_message` does).
+
+The sequencing of the protocol is in :mod:`transports._client_driver`, which re-exports these.
+"""
+
+from __future__ import annotations
+
+import copy
+import email.generator
+import email.message
+import email.policy
+import email.utils
+import io
+import ipaddress
+import socket
+import ssl
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from esmtp_core import ClientConfig, Reply, TransactionResult
+
+__all__ = [
+    "TLS_MODES",
+    "ClientOptions",
+    "Message",
+    "SendResult",
+    "TlsMode",
+    "default_local_hostname",
+    "prepare_message",
+]
+
+#: How a client uses TLS: STARTTLS required, STARTTLS when offered, TLS from the first byte
+#: (RFC 8314), or never.
+TlsMode = Literal["starttls", "starttls-opportunistic", "implicit"]
+TLS_MODES: tuple[str, ...] = ("starttls", "starttls-opportunistic", "implicit")
+
+#: What ``send_message`` accepts: an ``email`` message object or the exact bytes to send.
+Message = email.message.Message | bytes | bytearray | memoryview
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClientOptions:
+    """Everything a client needs besides the socket, validated once (:meth:`build`)."""
+
+    host: str
+    port: int
+    local_hostname: str | None = None
+    tls: TlsMode | None = None
+    ssl_context: ssl.SSLContext | None = None
+    #: Name checked against the server certificate (and sent as SNI); default ``host``.
+    server_hostname: str | None = None
+    #: Seconds for connecting (None: ``timeout``).
+    connect_timeout: float | None = None
+    #: Seconds for each read, write and TLS handshake; None: wait forever.
+    timeout: float | None = 60.0
+    lmtp: bool = False
+    allow_insecure_auth: bool = False
+    #: Further core options (chunk size, extensions to avoid, ...); ``lmtp``,
+    #: ``allow_insecure_auth``, ``local_hostname`` and ``tls_on_connect`` are set from the above.
+    config: ClientConfig | None = None
+
+    @classmethod
+    def build(
+        cls,
+        host: str,
+        port: int,
+        *,
+        local_hostname: str | None = None,
+        tls: TlsMode | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        server_hostname: str | None = None,
+        timeout: float | None = 60.0,
+        connect_timeout: float | None = None,
+        lmtp: bool = False,
+        allow_insecure_auth: bool = False,
+        config: ClientConfig | None = None,
+    ) -> ClientOptions:
+        """Validate the client arguments (``ValueError`` for nonsense)."""
+        if tls is not None and tls not in TLS_MODES:
+            raise ValueError(f"tls must be one of {', '.join(TLS_MODES)} or None, not {tls!r}")
+        for name, value in (("timeout", timeout), ("connect_timeout", connect_timeout)):
+            if value is not None and not value > 0:
+                raise ValueError(f"{name} must be positive or None, not {value!r}")
+        if not isinstance(port, int) or not 0 < port < 65536:
+            raise ValueError(f"bad port {port!r}")
+        if local_hostname is not None:
+            ClientConfig(local_hostname=local_hostname)  # same validation as the core
+        return cls(
+            host=host,
+            port=port,
+            local_hostname=local_hostname,
+            tls=tls,
+            ssl_context=ssl_context,
+            server_hostname=server_hostname,
+            timeout=timeout,
+            connect_timeout=connect_timeout,
+            lmtp=lmtp,
+            allow_insecure_auth=allow_insecure_auth,
+            config=config,
+        )
+
+    @property
+    def implicit_tls(self) -> bool:
+        """TLS from the first byte (RFC 8314 §3.3)."""
+        return self.tls == "implicit"
+
+    @property
+    def tls_hostname(self) -> str:
+        """The name to verify the certificate against (and to send as SNI)."""
+        return self.server_hostname or self.host
+
+    @property
+    def open_timeout(self) -> float | None:
+        """Seconds for the TCP connection (and an implicit TLS handshake)."""
+        return self.connect_timeout if self.connect_timeout is not None else self.timeout
+
+    def tls_context(self) -> ssl.SSLContext:
+        """The context for a handshake: the given one, else a verifying default (an unverified
+        one for opportunistic STARTTLS, see the module documentation)."""
+        if self.ssl_context is not None:
+            return self.ssl_context
+        from .tls import client_context  # noqa: PLC0415 - keep ssl setup off the import path
+
+        return client_context(verify=self.tls != "starttls-opportunistic")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SendResult:
+    """The outcome of one ``send_message()``: the reply that decided each recipient's fate.
+
+    ``outcomes`` pairs every recipient, in RCPT order, with the RCPT refusal, the reply after the
+    data (its own one in LMTP, RFC 2033 §4.2), or the MAIL refusal. ``transaction`` is the core's
+    :class:`esmtp_core.TransactionResult` with every raw reply.
+    """
+
+    sender: str
+    outcomes: tuple[tuple[str, Reply], ...]
+    transaction: TransactionResult
+
+    @classmethod
+    def from_transaction(
+        cls, result: TransactionResult, recipients: Sequence[str] = ()
+    ) -> SendResult:
+        """Build from the core's result; ``recipients`` (the envelope) adds those whose RCPT was
+        never sent (MAIL refused without PIPELINING), with the reply that stopped them."""
+        outcomes = result.outcomes()
+        stopper = result.mail_reply
+        if stopper.is_positive:
+            stopper = next((r for _, r in result.data_replies if not r.is_positive), stopper)
+        for address in recipients:
+            outcomes.setdefault(address, stopper)
+        return cls(sender=result.sender, outcomes=tuple(outcomes.items()), transaction=result)
+
+    @property
+    def accepted(self) -> tuple[str, ...]:
+        """Recipients the server took responsibility for (2xx after the data)."""
+        return tuple(rcpt for rcpt, reply in self.outcomes if 200 <= reply.code < 300)
+
+    @property
+    def refused(self) -> dict[str, Reply]:
+        """Every other recipient with the reply that refused it."""
+        return {rcpt: reply for rcpt, reply in self.outcomes if not 200 <= reply.code < 300}
+
+    @property
+    def ok(self) -> bool:
+        """Accepted for every recipient."""
+        return bool(self.outcomes) and not self.refused
+
+    @property
+    def mail_reply(self) -> Reply:
+        """The reply to ``MAIL FROM``."""
+        return self.transaction.mail_reply
+
+    @property
+    def data_reply(self) -> Reply | None:
+        """The reply after the data (SMTP), or None (LMTP: see ``outcomes``; or never sent)."""
+        return next((reply for rcpt, reply in self.transaction.data_replies if rcpt is None), None)
+
+
+# --- messages -------------------------------------------------------------------------------------
+
+
+def prepare_message(
+    message: Message, sender: str | None, recipients: Iterable[str] | None
+) -> tuple[str, list[str], bytes]:
+    """The envelope and the bytes to send, as :meth:`smtplib.SMTP.send_message` does it.
+
+    Bytes are sent exactly as given and need ``sender`` and ``recipients``. For an
+    :class:`email.message.Message` the sender defaults to ``Sender``, else ``From``, and the
+    recipients to ``To``, ``Cc`` and ``Bcc`` — the ``Resent-`` fields instead when the message
+    has one ``Resent-Date`` block (RFC 5322 §3.6.6). ``Bcc`` and ``Resent-Bcc`` are removed from
+    the copy that is sent; lines end in CRLF; with a non-ASCII address the headers are written as
+    UTF-8 (RFC 6532), which the core pairs with SMTPUTF8. Raises ``ValueError`` when the envelope
+    cannot be found.
+    """
+    if isinstance(message, bytes | bytearray | memoryview):
+        if sender is None or recipients is None:
+            raise ValueError("a message given as bytes needs sender and recipients")
+        return sender, _recipients(recipients), bytes(message)
+    if not isinstance(message, email.message.Message):
+        raise TypeError(f"message must be an email.message.Message or bytes, not {message!r}")
+    resent = message.get_all("Resent-Date")
+    if resent is None:
+        prefix = ""
+    elif len(resent) == 1:
+        prefix = "Resent-"
+    else:
+        raise ValueError("the message has more than one Resent- block: give the envelope")
+    if sender is None:
+        field = message[prefix + "Sender"] or message[prefix + "From"]
+        found = [addr for _, addr in email.utils.getaddresses([str(field)]) if addr]
+        if field is None or not found:
+            raise ValueError(f"no sender: give sender= or a {prefix}From field")
+        sender = found[0]
+    if recipients is None:
+        fields = [
+            str(value)
+            for name in ("To", "Cc", "Bcc")
+            for value in message.get_all(prefix + name, [])
+        ]
+        recipients = [addr for _, addr in email.utils.getaddresses(fields) if addr]
+        if not recipients:
+            raise ValueError(f"no recipients: give recipients= or {prefix}To/Cc/Bcc fields")
+    recipient_list = _recipients(recipients)
+    outgoing = copy.copy(message)  # headers are replaced, not mutated, by __delitem__
+    del outgoing["Bcc"]
+    del outgoing["Resent-Bcc"]
+    policy = message.policy
+    if any(not address.isascii() for address in (sender, *recipient_list)):
+        if isinstance(policy, email.policy.EmailPolicy):
+            policy = policy.clone(utf8=True)
+        else:
+            policy = email.policy.SMTPUTF8
+    buffer = io.BytesIO()
+    generator = email.generator.BytesGenerator(buffer, mangle_from_=False, policy=policy)
+    generator.flatten(outgoing, linesep="\r\n")
+    return sender, recipient_list, buffer.getvalue()
+
+
+def _recipients(recipients: Iterable[str]) -> list[str]:
+    if isinstance(recipients, str):
+        return [recipients]
+    found = list(recipients)
+    if not found:
+        raise ValueError("no recipients")
+    return found
+
+
+def default_local_hostname(local_address: object) -> str:
+    """The EHLO argument when none was configured (see the module documentation)."""
+    name = socket.gethostname()
+    if "." in name and name.isascii() and " " not in name:
+        return name
+    if isinstance(local_address, tuple) and local_address:
+        try:
+            ip = ipaddress.ip_address(str(local_address[0]).split("%", 1)[0])
+        except ValueError:
+            pass
+        else:
+            return f"[IPv6:{ip}]" if ip.version == 6 else f"[{ip}]"
+    return "localhost"
