@@ -256,8 +256,14 @@ class ClientConnection(ReplyHandling):
 
         The session returns to its start (RFC 3207 §4.2): capabilities are forgotten and EHLO must
         be sent again. ``channel_binding`` feeds the ``-PLUS`` SASL mechanisms.
+
+        With implicit TLS (``ClientConfig.tls_on_connect``) call it any time before AUTH, just to
+        supply ``channel_binding``; nothing else changes.
         """
         if not self._tls_pending:
+            if self.config.tls_on_connect and self._authenticated is None and not self.closed:
+                self._channel_binding = channel_binding
+                return
             raise LocalProtocolError("tls_started() without a STARTTLS accepted by the server")
         self._tls_pending = False
         self._tls_active = True

@@ -11,6 +11,7 @@ from esmtp_core import (
     NEED_DATA,
     PAUSED,
     AuthResult,
+    ChannelBinding,
     ClientConfig,
     ClientConnection,
     ClientCredentials,
@@ -290,3 +291,14 @@ def test_greeting_type_exported() -> None:
     conn = ClientConnection(ClientConfig())
     assert isinstance(one(conn, b"220 x\r\n"), Greeting)
     assert CommandReply.__name__ == "CommandReply"
+
+
+def test_implicit_tls_channel_binding_feeds_plus_mechanisms() -> None:
+    conn = ready(b"250-mx\r\n250 AUTH SCRAM-SHA-256-PLUS SCRAM-SHA-256\r\n", tls_on_connect=True)
+    conn.tls_started(ChannelBinding("tls-exporter", b"\x01" * 32))
+    assert conn.state is ClientState.READY  # nothing else changes
+    conn.auth(CREDS)
+    assert conn.data_to_send().startswith(b"AUTH SCRAM-SHA-256-PLUS ")
+    plain = ready()
+    with pytest.raises(LocalProtocolError):
+        plain.tls_started()
