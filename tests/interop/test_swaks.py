@@ -129,3 +129,31 @@ def test_implicit_tls_auth(serve_implicit_tls: OurServer, pki: TestPKI, work: Pa
         pipeline=True,
     ).check()
     stored_exactly(serve_implicit_tls, sent, tag)
+
+
+def test_repeated_starttls_sessions(serve_starttls: OurServer, pki: TestPKI, work: Path) -> None:
+    """Many short STARTTLS sessions in a row: the handshake must never stall.
+
+    The client sends its TLS ClientHello right after the 220 to STARTTLS; a server that lets
+    those bytes land in a plaintext read buffer before switching to TLS hangs the handshake
+    (RFC 3207 §4: the TLS negotiation starts immediately after the 220). Such a race shows up
+    as an intermittent stall, hence the repetition; swaks is given a short timeout.
+    """
+    tag = unique_tag("swaks-repeat")
+    sessions = 15
+    for number in range(sessions):
+        sent = message(f"{tag}-{number}")
+        result = run_swaks(
+            serve_starttls.port,
+            data=sent,
+            directory=work,
+            tls="starttls",
+            ca_file=pki.ca_file,
+            auth="PLAIN",
+            user=USER,
+            password=PASSWORD,
+            pipeline=True,
+            timeout=5,
+        )
+        assert result.returncode == 0, f"session {number}: {result.stdout[-2000:]}"
+    assert len(serve_starttls.wait_for_marked(f"<{tag}-".encode(), count=sessions)) == sessions
