@@ -83,6 +83,44 @@ def test_data_beyond_size_keeps_rss_flat_1gib(tmp_path: Path, transport: str) ->
     _stream_beyond_size(tmp_path, transport, 1024)
 
 
+def _bdat_beyond_size(tmp_path: Path, transport: str, total_mib: int) -> None:
+    """One RFC 3030 chunk far beyond SIZE: the server must consume every octet it announced
+    (never parse them as commands, go-smtp #315) with flat RSS, refuse it, and stay in step."""
+    port = free_port()
+    maildir = tmp_path / f"maildir-bdat-{transport}"
+    with ServeProcess(port, maildir, "--max-size", str(MIB), "--transport", transport) as server:
+        peer = RawPeer.connect("127.0.0.1", port, timeout=60)
+        try:
+            assert peer.read_reply().code == 220
+            assert peer.command(b"EHLO streamer.example").code == 250
+            assert peer.command(b"MAIL FROM:<big@example.org>").code == 250
+            assert peer.command(b"RCPT TO:<sink@example.net>").code == 250
+            # The chunk's content looks like commands: a server that stopped counting octets
+            # after refusing would execute them.
+            block = (b"RSET\r\nMAIL FROM:<evil@x>\r\n" * 40_330)[:MIB]
+            peer.send(b"BDAT %d LAST\r\n" % (total_mib * MIB))
+            samples: list[int] = []
+            for sent in range(total_mib):
+                peer.send(block)
+                if sent % 16 == 15:
+                    samples.append(server.rss_kib())
+            reply = peer.read_reply()
+            assert reply.code == 552, reply
+            assert peer.command(b"NOOP").code == 250  # the very next reply: still in step
+            assert peer.command(b"QUIT").code == 221
+        finally:
+            peer.close()
+        print(f"\n{transport}: BDAT of {total_mib} MiB, RSS samples (KiB) {samples}")
+        assert max(samples) - samples[1] < 16 * 1024, (transport, samples)
+    assert not any((maildir / "new").iterdir()), "the oversized message was stored"
+
+
+@needs_cli
+@pytest.mark.parametrize("transport", CLI_TRANSPORTS)
+def test_bdat_beyond_size_keeps_rss_flat_and_in_step(tmp_path: Path, transport: str) -> None:
+    _bdat_beyond_size(tmp_path, transport, 128)
+
+
 @needs_cli
 def test_large_accepted_message_keeps_rss_flat(tmp_path: Path) -> None:
     """Within the limit too: a 128 MiB message is streamed to disk, not collected in memory."""

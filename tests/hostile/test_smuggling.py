@@ -11,6 +11,7 @@ whole thing, smuggled commands included, is one message body with CRLF line endi
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +19,8 @@ import pytest
 from esmtp_core import BareLineEndingPolicy, ServerConfig
 
 from ._adapters import RecordingHandler, adapter_params, running_server
-from ._rawsmtp import PeerClosed, RawPeer
+from ._rawsmtp import PeerClosed, RawPeer, free_port
+from ._servers import ServeProcess, cli_available, maildir_messages
 
 #: The end-of-data variants of the SMTP smuggling research (SEC Consult, 2023).
 VARIANTS = [
@@ -103,3 +105,25 @@ def test_smuggling_variants(kind: str, policy: BareLineEndingPolicy) -> None:
                 number + 1
             ), label
         handler.wait_disconnects(len(cases))
+
+
+@pytest.mark.skipif(not cli_available(), reason="esmtp serve has not landed yet")
+@pytest.mark.parametrize("transport", ["asyncio", "anyio", "trio", "threads", "sockets"])
+def test_smuggling_against_esmtp_serve_maildir(tmp_path: Path, transport: str) -> None:
+    """End to end: ``esmtp serve`` (default policy) stores nothing for any variant, and a clean
+    message sent afterwards on the same server is stored exactly once."""
+    maildir = tmp_path / "maildir"
+    port = free_port()
+    with ServeProcess(port, maildir, "--transport", transport):
+        for variant in VARIANTS:
+            for behind in (False, True):
+                body = HEADERS + variant + (SMUGGLED if behind else b"after")
+                codes = _session(("127.0.0.1", port), body)
+                assert len(codes) == 2, (variant, behind, codes)
+                assert codes[0] >= 500, (variant, behind, codes)
+        assert _session(("127.0.0.1", port), HEADERS + b"\r\nclean") == [250, 221]
+    stored = maildir_messages(maildir)
+    assert len(stored) == 1, list(stored)
+    content = next(iter(stored.values()))
+    assert content.endswith(HEADERS + b"\r\nclean\r\n")
+    assert b"evil@attacker.example" not in content
