@@ -30,6 +30,8 @@ __all__ = ["DataDecoder", "DataProblem"]
 
 _DOT_LINE = b"\r\n."
 _END = b"\r\n.\r\n"
+# Dot lines walked one by one per read before split/join takes over (see _unstuff).
+_LOOP_DOTS = 32
 # RFC 5321 §4.5.2: a bare CR is a CR not followed by LF; a bare LF an LF not preceded by CR.
 _BARE_RE = re.compile(rb"\r(?!\n)|(?<!\r)\n")
 
@@ -56,6 +58,41 @@ def _held_suffix(work: bytes) -> int:
     if last == b".":
         return 3 if work.endswith(b"\r\n.") else 0
     return 0
+
+
+def _unstuff(work: bytes, cut: int, pos: int) -> tuple[bytes, int]:
+    """Remove the stuffed dots from ``work[:cut]`` up to the end of data; return the result
+    and the index of CRLF.CRLF in ``work`` (-1 when it is not there). ``pos`` is the last
+    "CRLF ." before the cut.
+
+    Every "CRLF ." before the cut is decidable (see :func:`_held_suffix`): the first one followed
+    by CRLF is the end, every other one is a stuffed dot (RFC 5321 §4.5.2). Occurrences of
+    "CRLF ." cannot overlap. A few dot lines are walked backwards with ``rfind`` (faster than a
+    forward search in CPython for this needle); each end marker met on the way discards what
+    lay after it, so the first one wins. Past ``_LOOP_DOTS`` dot lines (dot-heavy text)
+    ``split``/``join`` removes them all in C instead.
+    """
+    dots: list[int] = []
+    end = -1
+    while pos >= 0:
+        if work.startswith(b"\r\n", pos + 3):
+            end = pos
+            dots.clear()
+        else:
+            dots.append(pos)
+            if len(dots) > _LOOP_DOTS:
+                end = work.find(_END)
+                stop = end + 2 if end >= 0 else cut
+                return b"\r\n".join(work[:stop].split(_DOT_LINE)), end
+        pos = work.rfind(_DOT_LINE, 0, pos)
+    stop = end + 2 if end >= 0 else cut
+    pieces: list[bytes] = []
+    start = 0
+    for dot in reversed(dots):
+        pieces.append(work[start : dot + 2])
+        start = dot + 3
+    pieces.append(work[start:stop])
+    return b"".join(pieces), end
 
 
 class DataDecoder:
@@ -109,19 +146,15 @@ class DataDecoder:
         hold = _held_suffix(work)
         cut = len(work) - hold
         end = -1
-        if work.rfind(_DOT_LINE, 0, cut) < 0:
+        last_dot = work.rfind(_DOT_LINE, 0, cut)
+        if last_dot < 0:
             # No "CRLF ." before the cut: neither the end nor a stuffed dot (the common case; a
             # reverse search is faster than a forward one in CPython for this needle).
             stop = cut
             out = work if cut == len(work) else work[:cut]
         else:
-            # Every "CRLF ." before the cut is decidable (see _held_suffix). The first
-            # CRLF.CRLF is the end; each "CRLF ." before it is a stuffed dot (RFC 5321 §4.5.2).
-            # Occurrences of "CRLF ." cannot overlap, so split/join removes exactly those dots.
-            if work.rfind(_END, 0, len(work)) >= 0:
-                end = work.find(_END)
+            out, end = _unstuff(work, cut, last_dot)
             stop = end + 2 if end >= 0 else cut
-            out = b"\r\n".join(work[:stop].split(_DOT_LINE))
         if end >= 0:
             consumed = end + 5 - len(held)
             self.done = True
