@@ -43,6 +43,10 @@ Decisions where the RFCs and the issue leave room:
   ``mail_params``/``rcpt_params`` are sent as given and refused when not offered.
 * A message accepted for some recipients returns a :class:`SendResult` (check ``refused``);
   accepted for none raises a :class:`~transports.errors.SMTPSendError` subclass.
+* A greeting other than 220 (a 554, RFC 5321 §3.1) raises at once and the adapter closes the
+  connection without QUIT: nothing useful can follow, and waiting for the server adds nothing.
+* A server that breaks the protocol, a lost connection, a timeout or a TLS failure close the
+  connection (:func:`must_close`); a refusal leaves the session usable.
 """
 
 from __future__ import annotations

@@ -192,7 +192,9 @@ class Client(ClientBase):
         self._abort()
         if writer is not None:
             with contextlib.suppress(OSError, ssl.SSLError, asyncio.TimeoutError):
-                await asyncio.wait_for(writer.wait_closed(), self.options.timeout)
+                # Bounded tighter than a read: a TLS peer that never answers close_notify must
+                # not hold the caller for a whole timeout.
+                await asyncio.wait_for(writer.wait_closed(), min(self.options.timeout or 5, 5))
 
     async def __aenter__(self) -> Client:
         if self._writer is None:
