@@ -85,9 +85,10 @@ NOT_IMPLEMENTED = Reply.make(502, "5.5.1", "Command not implemented")
 MESSAGE_ACCEPTED = Reply.make(250, "2.0.0", "Message accepted")
 
 
-def busy_reply(hostname: str) -> bytes:
-    """The greeting for a connection beyond the limit: ``421 4.7.0``, then the server closes
-    (RFC 5321 §3.1 allows 421 instead of 220)."""
+def busy_reply(hostname: str, peer: object = None) -> bytes:
+    """The greeting for a connection beyond the limit (or arriving during shutdown):
+    ``421 4.7.0``, then the server closes (RFC 5321 §3.1 allows 421 instead of 220). Logged."""
+    logger.warning("refused connection from %s: too many connections or shutting down", peer)
     return Reply.make(421, "4.7.0", f"{hostname} Too many connections, try again later").to_bytes()
 
 

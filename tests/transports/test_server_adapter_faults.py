@@ -11,6 +11,8 @@ from pathlib import Path
 
 from _transport_harness import WAIT, RawPeer, Recorder, run_server
 
+from esmtp_core import Reply
+from transports.handler import Session
 from transports.storage import Maildir, StoringHandler
 
 
@@ -58,6 +60,42 @@ def test_raising_handler_gets_451_and_server_keeps_serving(
         with smtplib.SMTP(running.host, running.port, timeout=WAIT) as client:
             client.sendmail("a@example.org", ["b@example.net"], b"Subject: fine\r\n\r\nok\r\n")
     assert len(recorder.messages) == 1
+
+
+class Gatekeeper(Recorder):
+    """Its connect hook accepts, refuses with 554 or raises, as the test sets ``mode``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.mode = "ok"
+
+    def connect(self, session: Session) -> Reply | None:
+        if self.mode == "refuse":
+            return Reply.make(554, "5.7.1", "No service for you")
+        if self.mode == "raise":
+            raise RuntimeError("connect hook failure requested by the test")
+        return None
+
+
+def test_connect_hook_refuses_or_fails(adapter: str) -> None:
+    handler = Gatekeeper()
+    with run_server(adapter, handler) as running:
+        handler.mode = "refuse"
+        peer = RawPeer(running.host, running.port)
+        code, text = peer.reply()
+        assert (code, text.endswith("No service for you")) == (554, True)
+        assert peer.command(b"MAIL FROM:<a@example.org>\r\n")[0] == 503
+        assert peer.command(b"QUIT\r\n")[0] == 221
+        peer.close()
+        handler.mode = "raise"
+        peer = RawPeer(running.host, running.port)
+        assert peer.reply()[0] == 421
+        assert peer.at_eof()
+        peer.close()
+        handler.mode = "ok"
+        with smtplib.SMTP(running.host, running.port, timeout=WAIT) as client:
+            client.sendmail("a@example.org", ["b@example.net"], b"Subject: ok\r\n\r\nfine\r\n")
+    assert len(handler.messages) == 1
 
 
 def test_idle_timeout(adapter: str, recorder: Recorder) -> None:

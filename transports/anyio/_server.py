@@ -177,7 +177,8 @@ class Server(ServerBase[Handler | AsyncHandler]):
             ssl_object = record.stream.extra(TLSAttribute.ssl_object)  # noqa: S610
         if self._closing or self._at_capacity(len(self._connections) - 1):
             with anyio.move_on_after(5):
-                await record.stream.send(busy_reply(self.hostname))
+                peer = record.stream.extra(anyio.abc.SocketAttribute.remote_address, None)  # noqa: S610
+                await record.stream.send(busy_reply(self.hostname, peer))
             return
         attributes = anyio.abc.SocketAttribute
         remote = record.stream.extra(attributes.remote_address, None)  # noqa: S610

@@ -108,7 +108,7 @@ class Server(ServerBase[Handler | AsyncHandler]):
         assert task is not None
         if self._closing or self._at_capacity(len(self._connections)):
             with contextlib.suppress(OSError, asyncio.TimeoutError):
-                writer.write(busy_reply(self.hostname))
+                writer.write(busy_reply(self.hostname, writer.get_extra_info("peername")))
                 await asyncio.wait_for(writer.drain(), 5)
             writer.close()
             return

@@ -189,7 +189,7 @@ class Server(ServerBase[Handler]):
     def _established(self, connection: _Connection) -> None:
         """TCP (or implicit TLS) is up: greet, or send the 421 of a connection over the limit."""
         if connection.driver is None:
-            self._send_app(connection, busy_reply(self.hostname))
+            self._send_app(connection, busy_reply(self.hostname, _peer(connection.sock)))
             connection.closing = True
             self._update(connection)
             return
@@ -342,6 +342,13 @@ class Server(ServerBase[Handler]):
         connection.sock.close()
         if connection.driver is not None:
             connection.driver.finish()
+
+
+def _peer(sock: socket.socket) -> object:
+    try:
+        return sock.getpeername()
+    except OSError:
+        return None
 
 
 def _address(value: object) -> tuple[str, int] | None:

@@ -77,9 +77,11 @@ class Server(ServerBase[Handler]):
                 already = True
             else:
                 already, self._closing = False, True
-        if not already:
-            # Never drained: stays readable, so every selector sees it until the end.
-            self._wake_writer.send(b"x")
+        if already:  # another thread is shutting down: wait for it
+            self._stopped.wait(timeout)
+            return
+        # Never drained: stays readable, so every selector sees it until the end.
+        self._wake_writer.send(b"x")
         if self._acceptor is not None:
             self._acceptor.join()
         with self._lock:
@@ -96,6 +98,8 @@ class Server(ServerBase[Handler]):
                 connection.thread.join()
         if self._listener is not None:
             self._listener.close()
+        self._wake_reader.close()
+        self._wake_writer.close()
         self._stopped.set()
 
     def __enter__(self) -> Server:
@@ -104,8 +108,6 @@ class Server(ServerBase[Handler]):
 
     def __exit__(self, *exc_info: object) -> None:
         self.shutdown()
-        self._wake_reader.close()
-        self._wake_writer.close()
 
     def _accept_loop(self) -> None:
         assert self._listener is not None
@@ -148,7 +150,7 @@ class Server(ServerBase[Handler]):
                 busy = self._closing or self._at_capacity(len(self._connections) - 1)
             if busy:
                 connection.sock.settimeout(5)
-                connection.sock.sendall(busy_reply(self.hostname))
+                connection.sock.sendall(busy_reply(self.hostname, _peer(connection.sock)))
                 return
             driver = SyncServerDriver(
                 self.handler,
@@ -222,6 +224,13 @@ class Server(ServerBase[Handler]):
                     with contextlib.suppress(OSError):
                         sock.sendall(driver.data_to_send())
                     return
+
+
+def _peer(sock: socket.socket) -> object:
+    try:
+        return sock.getpeername()
+    except OSError:
+        return None
 
 
 def _address(value: object) -> tuple[str, int] | None:
