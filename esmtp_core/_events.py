@@ -93,8 +93,8 @@ class EndOfMessage(Event):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MessageAborted(Event):
     """The core refused the message in progress itself (notice): size limit, bare LF/CR policy,
-    over-long line, or a failed BDAT. ``reply`` is what the client was told. Discard the chunks
-    received since the transaction began."""
+    over-long line, a failed BDAT, or DATA/BDAT without any accepted recipient. ``reply`` is what
+    the client was told. The transaction is over: discard the chunks received since it began."""
 
     reply: Reply
 

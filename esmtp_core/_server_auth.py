@@ -73,7 +73,7 @@ class AuthMixin:
         if self._need_hello():
             return
         if not self._esmtp:
-            self._error(Replies.NEED_HELLO)  # AUTH is an extension: EHLO first (RFC 4954 §4)
+            self._error(Replies.NEED_EHLO)  # RFC 4954 §4 / RFC 5321 §2.2.1: not after HELO
             return
         if self._authenticated is not None:
             self._error(Replies.AUTH_TWICE)  # RFC 4954 §4

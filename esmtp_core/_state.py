@@ -55,6 +55,7 @@ class Replies:
     NEED_LHLO = _r(503, "5.5.1", "Send LHLO first")
     NESTED_MAIL = _r(503, "5.5.1", "Sender already specified")
     NEED_MAIL = _r(503, "5.5.1", "Need MAIL command first")
+    NEED_EHLO = _r(503, "5.5.1", "Send EHLO first: AUTH is a service extension")
     NEED_RCPT_SMTP = _r(554, "5.5.1", "No valid recipients")
     NEED_RCPT_LMTP = _r(503, "5.5.1", "No valid recipients")
     RCPT_AFTER_BDAT = _r(503, "5.5.1", "RCPT not allowed after BDAT")

@@ -145,7 +145,9 @@ def test_auth_sequencing() -> None:
     assert talk(conn, b"AUTH PLAIN\r\n") == b"502 5.5.1 AUTH not available\r\n"
     conn = session(tls_on_connect=True)
     talk(conn, b"HELO c\r\n")
-    assert talk(conn, b"AUTH PLAIN\r\n") == b"503 5.5.1 Send EHLO or HELO first\r\n"
+    assert talk(conn, b"AUTH PLAIN\r\n") == (
+        b"503 5.5.1 Send EHLO first: AUTH is a service extension\r\n"
+    )
 
 
 def test_auth_required_for_mail() -> None:
