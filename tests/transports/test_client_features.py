@@ -263,3 +263,21 @@ def test_one_operation_at_a_time(handler: ParamsRecorder) -> None:
     assert not isinstance(sent, BaseException)
     assert isinstance(second, RuntimeError)
     assert [m.content for m in handler.messages] == [TEXT]
+
+
+def test_sender_refused_without_pipelining(client_kind: str, handler: ParamsRecorder) -> None:
+    """Without PIPELINING no RCPT follows a refused MAIL; every recipient still gets an outcome
+    (the MAIL refusal), so ``refused`` never looks like a success."""
+    config = ServerConfig(pipelining=False)
+    with run_server(SERVER, handler, config=config) as running, open_client(
+        client_kind, running.host, running.port
+    ) as client:
+        with pytest.raises(SMTPSenderRefused) as refused:
+            client.send_message(TEXT, handler.fail_mail_from, ["b@example.net", "c@example.net"])
+        assert refused.value.result.transaction.recipient_replies == ()  # no RCPT was sent
+        assert {r: reply.code for r, reply in refused.value.refused.items()} == {
+            "b@example.net": 451,
+            "c@example.net": 451,
+        }
+        assert not refused.value.result.ok
+    assert handler.rcpt_params == []
