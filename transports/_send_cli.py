@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ._client_driver import SendResult, TlsMode
+from ._client_driver import ClientOptions, SendResult, TlsMode
 from .errors import (
     SMTPClientError,
     SMTPNotSupportedError,
@@ -154,6 +154,10 @@ def _job(args: argparse.Namespace) -> _Job:
         # than let bare line ends turn it into a BINARYMIME body.
         message = _LINE_END.sub(b"\r\n", message)
     host, port = args.server
+    try:  # the same validation the client does, reported as a usage error
+        ClientOptions.build(host, port, local_hostname=args.helo)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     options: dict[str, Any] = {
         "tls": mode,
         "ssl_context": context,

@@ -299,6 +299,11 @@ def test_usage_errors_exit_2(message_file: Path, capsys: pytest.CaptureFixture[s
     )
     assert status == 2
     assert "--password needs --user" in err
+    status, err = send(
+        capsys, "--server", "127.0.0.1:25", "--helo", "two words", "--from", "a@example.org",
+        "--to", "b@example.net", str(message_file),
+    )
+    assert (status, err.count("\n")) == (2, 1)
     with pytest.raises(SystemExit) as exited:
         main(["send", "--server", "nonsense", "--from", "a", "--to", "b"])
     assert exited.value.code == 2
