@@ -1,16 +1,91 @@
-"""What every adapter's ``Server`` shares: constructor arguments, options and the bound address."""
+"""What every adapter's ``Server`` shares: options (TLS, timeouts, limits), the constructor, the
+bound address and the reply for connections beyond the limit."""
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import ssl
+from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from esmtp_core import ChannelBinding, ServerConfig
+from esmtp_core import ChannelBinding, Reply, ServerConfig
 
-from ._driver import ServerOptions
 from .handler import AsyncHandler, Handler
 
-__all__ = ["ServerBase"]
+__all__ = ["ServerBase", "ServerOptions", "busy_reply"]
+
+logger = logging.getLogger("transports.server")
+
+
+def busy_reply(hostname: str, peer: object = None) -> bytes:
+    """The greeting for a connection beyond the limit (or arriving during shutdown):
+    ``421 4.7.0``, then the server closes (RFC 5321 §3.1 allows 421 instead of 220). Logged."""
+    logger.warning("refused connection from %s: too many connections or shutting down", peer)
+    return Reply.make(421, "4.7.0", f"{hostname} Too many connections, try again later").to_bytes()
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServerOptions:
+    """Everything an adapter needs besides the handler and the listening address.
+
+    Built by :meth:`build`, which makes the core configuration agree with the TLS setup (STARTTLS
+    offered when a context is given, ``tls_on_connect`` for implicit TLS).
+    """
+
+    config: ServerConfig
+    tls_context: ssl.SSLContext | None = None
+    implicit_tls: bool = False
+    #: ``tls-server-end-point`` data for SCRAM-*-PLUS
+    #: (see :func:`transports.tls.server_end_point_binding`).
+    channel_binding: ChannelBinding | None = None
+    #: Seconds a client may stay silent (idle or mid-command) before ``421 4.4.2``; None: forever.
+    timeout: float | None = 300.0
+    #: Seconds one message body may take from its first byte to its end; None: no limit.
+    data_timeout: float | None = 600.0
+    #: Seconds for a TLS handshake.
+    tls_handshake_timeout: float = 30.0
+    #: Simultaneous connections; beyond, ``421 4.7.0`` and close. None: no limit.
+    max_connections: int | None = 100
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        config: ServerConfig | None = None,
+        tls_context: ssl.SSLContext | None = None,
+        implicit_tls: bool = False,
+        channel_binding: ChannelBinding | None = None,
+        timeout: float | None = 300.0,
+        data_timeout: float | None = 600.0,
+        tls_handshake_timeout: float = 30.0,
+        max_connections: int | None = 100,
+    ) -> ServerOptions:
+        """Validate and complete the options (``ValueError`` for contradictions)."""
+        config = config or ServerConfig()
+        if implicit_tls and tls_context is None:
+            raise ValueError("implicit TLS needs a tls_context")
+        config = dataclasses.replace(
+            config,
+            starttls=tls_context is not None and not implicit_tls,
+            tls_on_connect=implicit_tls,
+        )
+        if max_connections is not None and max_connections < 1:
+            raise ValueError("max_connections must be positive")
+        for name, value in (("timeout", timeout), ("data_timeout", data_timeout)):
+            if value is not None and value <= 0:
+                raise ValueError(f"{name} must be positive")
+        return cls(
+            config=config,
+            tls_context=tls_context,
+            implicit_tls=implicit_tls,
+            channel_binding=channel_binding,
+            timeout=timeout,
+            data_timeout=data_timeout,
+            tls_handshake_timeout=tls_handshake_timeout,
+            max_connections=max_connections,
+        )
+
 
 H = TypeVar("H", bound=Handler | AsyncHandler)
 

@@ -26,7 +26,6 @@ Decisions written down here (the RFCs leave them to the server):
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import logging
 import ssl
@@ -43,7 +42,6 @@ from esmtp_core import (
     AuthSecretLookup,
     AuthTokenCheck,
     BodyChunk,
-    ChannelBinding,
     ConnectionClosed,
     EndOfMessage,
     Expand,
@@ -55,22 +53,17 @@ from esmtp_core import (
     RemoteProtocolError,
     Reply,
     Reset,
-    ServerConfig,
     ServerConnection,
     StartTLS,
     UnknownCommand,
     Verify,
 )
 
+from ._base import ServerOptions
 from .handler import AsyncHandler, Envelope, Handler, Session
 from .tls import tls_details
 
-__all__ = [
-    "AsyncServerDriver",
-    "ServerOptions",
-    "SyncServerDriver",
-    "busy_reply",
-]
+__all__ = ["AsyncServerDriver", "SyncServerDriver"]
 
 logger = logging.getLogger("transports.server")
 
@@ -83,75 +76,6 @@ HANDLER_FAILED = Reply.make(451, "4.3.0", "Local error in processing, try again 
 AUTH_TEMPORARY_FAILURE = Reply.make(454, "4.7.0", "Temporary authentication failure")
 NOT_IMPLEMENTED = Reply.make(502, "5.5.1", "Command not implemented")
 MESSAGE_ACCEPTED = Reply.make(250, "2.0.0", "Message accepted")
-
-
-def busy_reply(hostname: str, peer: object = None) -> bytes:
-    """The greeting for a connection beyond the limit (or arriving during shutdown):
-    ``421 4.7.0``, then the server closes (RFC 5321 §3.1 allows 421 instead of 220). Logged."""
-    logger.warning("refused connection from %s: too many connections or shutting down", peer)
-    return Reply.make(421, "4.7.0", f"{hostname} Too many connections, try again later").to_bytes()
-
-
-@dataclass(frozen=True, kw_only=True)
-class ServerOptions:
-    """Everything an adapter needs besides the handler and the listening address.
-
-    Built by :meth:`build`, which makes the core configuration agree with the TLS setup (STARTTLS
-    offered when a context is given, ``tls_on_connect`` for implicit TLS).
-    """
-
-    config: ServerConfig
-    tls_context: ssl.SSLContext | None = None
-    implicit_tls: bool = False
-    #: ``tls-server-end-point`` data for SCRAM-*-PLUS
-    #: (see :func:`transports.tls.server_end_point_binding`).
-    channel_binding: ChannelBinding | None = None
-    #: Seconds a client may stay silent (idle or mid-command) before ``421 4.4.2``; None: forever.
-    timeout: float | None = 300.0
-    #: Seconds one message body may take from its first byte to its end; None: no limit.
-    data_timeout: float | None = 600.0
-    #: Seconds for a TLS handshake.
-    tls_handshake_timeout: float = 30.0
-    #: Simultaneous connections; beyond, ``421 4.7.0`` and close. None: no limit.
-    max_connections: int | None = 100
-
-    @classmethod
-    def build(
-        cls,
-        *,
-        config: ServerConfig | None = None,
-        tls_context: ssl.SSLContext | None = None,
-        implicit_tls: bool = False,
-        channel_binding: ChannelBinding | None = None,
-        timeout: float | None = 300.0,
-        data_timeout: float | None = 600.0,
-        tls_handshake_timeout: float = 30.0,
-        max_connections: int | None = 100,
-    ) -> ServerOptions:
-        """Validate and complete the options (``ValueError`` for contradictions)."""
-        config = config or ServerConfig()
-        if implicit_tls and tls_context is None:
-            raise ValueError("implicit TLS needs a tls_context")
-        config = dataclasses.replace(
-            config,
-            starttls=tls_context is not None and not implicit_tls,
-            tls_on_connect=implicit_tls,
-        )
-        if max_connections is not None and max_connections < 1:
-            raise ValueError("max_connections must be positive")
-        for name, value in (("timeout", timeout), ("data_timeout", data_timeout)):
-            if value is not None and value <= 0:
-                raise ValueError(f"{name} must be positive")
-        return cls(
-            config=config,
-            tls_context=tls_context,
-            implicit_tls=implicit_tls,
-            channel_binding=channel_binding,
-            timeout=timeout,
-            data_timeout=data_timeout,
-            tls_handshake_timeout=tls_handshake_timeout,
-            max_connections=max_connections,
-        )
 
 
 @dataclass(frozen=True, slots=True)

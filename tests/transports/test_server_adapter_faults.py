@@ -9,9 +9,10 @@ import time
 from concurrent.futures import Future
 from pathlib import Path
 
+import pytest
 from _transport_harness import WAIT, RawPeer, Recorder, run_server
 
-from esmtp_core import Reply
+from esmtp_core import Reply, ServerConnection
 from transports.handler import Session
 from transports.storage import Maildir, StoringHandler
 
@@ -183,3 +184,26 @@ def test_graceful_shutdown(adapter: str, recorder: Recorder) -> None:
             peer.close()
     (message,) = recorder.messages
     assert message.content == b"Subject: in flight\r\n\r\nfirst half\r\nsecond half\r\n"
+
+
+def test_internal_error_costs_one_connection_only(
+    adapter: str, recorder: Recorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = ServerConnection.receive_data
+
+    def receive_data(self: ServerConnection, data: bytes) -> None:
+        if b"CRASH" in data:
+            raise RuntimeError("simulated bug below the adapter")
+        real(self, data)
+
+    monkeypatch.setattr(ServerConnection, "receive_data", receive_data)
+    with run_server(adapter, recorder) as running:
+        peer = RawPeer(running.host, running.port)
+        _open(peer)
+        peer.send(b"CRASH\r\n")
+        assert peer.at_eof()
+        peer.close()
+        recorder.wait_for(lambda: recorder.disconnects == 1)
+        with smtplib.SMTP(running.host, running.port, timeout=WAIT) as client:
+            client.sendmail("a@example.org", ["b@example.net"], b"Subject: ok\r\n\r\nfine\r\n")
+    assert len(recorder.messages) == 1

@@ -12,8 +12,8 @@ import anyio.streams.stapled
 import anyio.to_thread
 from anyio.streams.tls import TLSAttribute, TLSStream
 
-from .._base import ServerBase
-from .._driver import AsyncServerDriver, busy_reply
+from .._base import ServerBase, busy_reply
+from .._driver import AsyncServerDriver
 from ..handler import AsyncHandler, Handler
 
 __all__ = ["Server"]
@@ -152,6 +152,11 @@ class Server(ServerBase[Handler | AsyncHandler]):
         except _STREAM_ERRORS as exc:
             if record.driver is not None:
                 record.driver.close_reason = f"connection error: {exc!r}"
+        except Exception:
+            # A bug must cost one connection, never the server (nor its task group).
+            logger.exception("connection: internal error")
+            if record.driver is not None:
+                record.driver.close_reason = "internal error"
         finally:
             del self._connections[record]
             with anyio.CancelScope(shield=True):

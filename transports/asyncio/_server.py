@@ -7,8 +7,8 @@ import contextlib
 import logging
 import ssl
 
-from .._base import ServerBase
-from .._driver import AsyncServerDriver, busy_reply
+from .._base import ServerBase, busy_reply
+from .._driver import AsyncServerDriver
 from ..handler import AsyncHandler, Handler
 
 __all__ = ["Server"]
@@ -125,6 +125,10 @@ class Server(ServerBase[Handler | AsyncHandler]):
             await self._loop(task, driver, reader, writer)
         except (OSError, ssl.SSLError, asyncio.TimeoutError) as exc:
             driver.close_reason = f"connection error: {exc!r}"
+        except Exception:
+            # A bug must cost one connection, never the server.
+            logger.exception("connection %d: internal error", driver.session.id)
+            driver.close_reason = "internal error"
         finally:
             writer = self._connections.pop(task)[1]  # the TLS writer after STARTTLS
             try:

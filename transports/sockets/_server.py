@@ -10,8 +10,8 @@ import ssl
 import threading
 import time
 
-from .._base import ServerBase
-from .._driver import SyncServerDriver, busy_reply
+from .._base import ServerBase, busy_reply
+from .._driver import SyncServerDriver
 from ..handler import Handler
 
 __all__ = ["Server"]
@@ -138,14 +138,27 @@ class Server(ServerBase[Handler]):
                         self._wake_reader.recv(4096)
                 else:
                     connection: _Connection = key.data
-                    if mask & selectors.EVENT_WRITE:
-                        self._write(connection)
-                    if mask & selectors.EVENT_READ and connection in self._connections:
-                        self._read(connection)
+                    try:
+                        if mask & selectors.EVENT_WRITE:
+                            self._write(connection)
+                        if mask & selectors.EVENT_READ and connection in self._connections:
+                            self._read(connection)
+                    except Exception:
+                        self._internal_error(connection)
             now = time.monotonic()
             for connection in list(self._connections):
                 if connection.deadline is not None and now >= connection.deadline:
-                    self._timed_out(connection)
+                    try:
+                        self._timed_out(connection)
+                    except Exception:
+                        self._internal_error(connection)
+
+    def _internal_error(self, connection: _Connection) -> None:
+        # A bug must cost one connection, never the single thread serving all of them.
+        logger.exception("connection: internal error")
+        if connection.driver is not None:
+            connection.driver.close_reason = "internal error"
+        self._close(connection)
 
     def _next_timeout(self) -> float | None:
         deadlines = [c.deadline for c in self._connections if c.deadline is not None]

@@ -14,8 +14,8 @@ import socket
 import ssl
 import threading
 
-from .._base import ServerBase
-from .._driver import SyncServerDriver, busy_reply
+from .._base import ServerBase, busy_reply
+from .._driver import SyncServerDriver
 from ..handler import Handler
 
 __all__ = ["Server"]
@@ -163,6 +163,10 @@ class Server(ServerBase[Handler]):
         except (OSError, ssl.SSLError) as exc:
             if driver is not None:
                 driver.close_reason = f"connection error: {exc!r}"
+        except Exception:
+            logger.exception("connection: internal error")
+            if driver is not None:
+                driver.close_reason = "internal error"
         finally:
             with self._lock:
                 del self._connections[connection]
