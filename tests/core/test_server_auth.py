@@ -258,3 +258,14 @@ def test_mechanism_exception_becomes_454(monkeypatch: pytest.MonkeyPatch) -> Non
     conn = session(tls_on_connect=True, auth_mechanisms=("X-THREE-ROUNDS",))
     talk(conn, b"AUTH X-THREE-ROUNDS\r\n")
     assert talk(conn, b64(b"boom") + b"\r\n") == b"454 4.7.0 Temporary authentication failure\r\n"
+
+
+def test_shutdown_during_exchange_waits_for_its_end() -> None:
+    conn = session(tls_on_connect=True)
+    talk(conn, b"AUTH PLAIN\r\n")
+    conn.start_shutdown()
+    assert not conn.closed
+    assert talk(conn, b"*\r\nNOOP\r\n") == (
+        b"501 5.7.0 Authentication cancelled\r\n421 4.3.2 mx.example Service shutting down\r\n"
+    )
+    assert conn.closed

@@ -147,6 +147,7 @@ def test_noop_help_rset() -> None:
         (b"NOOP\rRSET\r\n", b"500 5.5.2 Syntax error: invalid characters in command\r\n"),
         (b"\r\n", b"500 5.5.1 Command not recognized\r\n"),
         (b"EXPN list\r\n", b"502 5.5.1 Command not implemented\r\n"),
+        (b"VRFY \r\n", b"501 5.5.4 Syntax: VRFY string\r\n"),
         (b"STARTTLS\r\n", b"502 5.5.1 STARTTLS not available\r\n"),
     ],
 )
@@ -197,9 +198,7 @@ def test_vrfy_and_expn_decisions() -> None:
     conn.receive_data(b"VRFY  alice \r\n")
     assert conn.next_event() == Verify(argument="alice")
     conn.accept()
-    assert conn.data_to_send() == (
-        b"252 2.5.0 Cannot VRFY user, but will accept message\r\n"
-    )
+    assert conn.data_to_send() == (b"252 2.5.0 Cannot VRFY user, but will accept message\r\n")
     conn.receive_data(b"VRFY bob\r\nEXPN staff\r\nEXPN all\r\n")
     assert conn.next_event() == Verify(argument="bob")
     conn.reject()
@@ -381,4 +380,23 @@ def test_graceful_shutdown_after_aborted_message() -> None:
     assert conn.data_to_send().endswith(
         b"552 5.3.4 Message size exceeds fixed maximum message size\r\n"
         b"421 4.3.2 mx.example Service shutting down\r\n"
+    )
+
+
+def test_expn_syntax() -> None:
+    conn = session(expn=True)
+    assert talk(conn, b"EXPN\r\n") == b"501 5.5.4 Syntax: EXPN string\r\n"
+
+
+def test_graceful_shutdown_answers_pipelined_command_with_421() -> None:
+    conn = session()
+    conn.receive_data(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.org>\r\n")
+    mail = conn.next_event()
+    conn.start_shutdown()  # the sender is still being decided: not idle yet
+    assert not conn.closed
+    assert conn.pending is mail
+    conn.reject()  # no transaction after all: the next command gets 421
+    assert conn.closed
+    assert conn.data_to_send() == (
+        b"550 5.7.1 Sender rejected\r\n421 4.3.2 mx.example Service shutting down\r\n"
     )

@@ -11,6 +11,7 @@ from esmtp_core import (
     BareLineEndingPolicy,
     BodyChunk,
     EndOfMessage,
+    LocalProtocolError,
     MailFrom,
     MessageAborted,
     RcptTo,
@@ -235,3 +236,29 @@ def test_data_without_recipients_ends_the_transaction() -> None:
         b"554 5.5.1 No valid recipients\r\n"
         b"250 2.1.0 Sender OK\r\n"
     )
+
+
+@pytest.mark.parametrize("read", [7, 100, 1 << 20])
+def test_dot_heavy_body(read: int) -> None:
+    body = b"".join(b"." * (i % 3) + b"x%d\r\n" % i for i in range(500)) + b".\r\n..\r\n"
+    wire = body.replace(b"\r\n.", b"\r\n..")
+    wire = (b"." + wire if wire.startswith(b".") else wire) + b".\r\nNOOP\r\n"
+    conn = in_transaction()
+    talk(conn, b"DATA\r\n")
+    events = []
+    for start in range(0, len(wire), read):
+        conn.receive_data(wire[start : start + read])
+        events += drain(conn)
+    assert body_of(events) == body
+    assert isinstance(events[-1], EndOfMessage)
+    assert conn.data_to_send() == b"250 2.0.0 Message accepted\r\n250 2.0.0 OK\r\n"
+
+
+def test_answering_before_the_decision_is_handed_out() -> None:
+    conn = in_transaction()
+    conn.receive_data(b"DATA\r\nhello\r\n.\r\n")
+    assert conn.next_event() is not None  # BodyChunk; the EndOfMessage is queued behind it
+    with pytest.raises(LocalProtocolError):
+        conn.accept()
+    assert isinstance(conn.next_event(), EndOfMessage)
+    conn.accept()
