@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 LOOPBACK = "127.0.0.1"
 
@@ -64,7 +65,7 @@ def require_root(why: str) -> None:
         raise PeerUnavailable(f"{why} needs root")
 
 
-def skip_or_fail(reason: str) -> None:
+def skip_or_fail(reason: str) -> NoReturn:
     """Skip the current test with ``reason``; in CI, fail it instead (issue 8: never skip in CI)."""
     import pytest  # noqa: PLC0415 - keep pytest out of the benchmarks' import path
 
@@ -79,7 +80,6 @@ def need_program(name: str) -> str:
         return require_program(name)
     except PeerUnavailable as exc:
         skip_or_fail(str(exc))
-        raise  # unreachable: skip_or_fail always raises
 
 
 # --------------------------------------------------------------------------- ports and directories

@@ -10,6 +10,7 @@ Peers and what they are used for (RFC 5321 client and server roles):
 - :func:`smtp_sink` / :func:`run_smtp_source`: Postfix's test server and load generator.
 - :func:`run_swaks`, :func:`run_msmtp`: real SMTP clients (submission, RFC 6409 style).
 - :func:`run_s_client`: ``openssl s_client -starttls smtp`` (RFC 3207 handshake check).
+- :func:`esmtp_serve`: our own ``esmtp serve`` as a subprocess, on any ``--transport``.
 - :func:`make_pki`, :func:`free_port`, :func:`wait_for_port`, Maildir readers: plumbing.
 
 Helpers never import pytest at module level, so benchmarks can use them without it; tests turn a
@@ -54,10 +55,13 @@ from ._tools import (
     same_certificate,
     smtp_sink,
 )
+from .ours import TRANSPORTS, OurServer, esmtp_serve
 from .postfix import PostfixInstance, PostfixMode, RelayTls, postfix_instance
 
 __all__ = [
     "LOOPBACK",
+    "TRANSPORTS",
+    "OurServer",
     "PeerError",
     "PeerUnavailable",
     "PostfixInstance",
@@ -69,6 +73,7 @@ __all__ = [
     "TlsMode",
     "TlsProbe",
     "ToolResult",
+    "esmtp_serve",
     "find_program",
     "free_port",
     "in_ci",
