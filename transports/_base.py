@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import socket
 import ssl
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -144,6 +145,15 @@ class ServerBase(Generic[H]):
     def hostname(self) -> str:
         """The name in the greeting (``ServerConfig.hostname``)."""
         return self.options.config.hostname
+
+    def _bind(self) -> socket.socket:
+        """A listening socket for the blocking adapters (IPv6 when the host is an IPv6 literal
+        or resolves only to IPv6)."""
+        infos = socket.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM)
+        family = socket.AF_INET if any(i[0] == socket.AF_INET for i in infos) else infos[0][0]
+        return socket.create_server(
+            (self.host, self.port), family=family, backlog=128, reuse_port=False
+        )
 
     def _at_capacity(self, active: int) -> bool:
         limit = self.options.max_connections

@@ -191,3 +191,20 @@ def test_send_without_its_module_is_a_clear_error() -> None:
     assert result.returncode == 2
     assert b"not available" in result.stderr
     assert b"Traceback" not in result.stderr
+
+
+def test_serve_limits(tmp_path: Path) -> None:
+    args = ["--maildir", str(tmp_path), "--max-size", "2000", "--max-recipients", "2"]
+    with serve(*args, "--timeout", "0.5", "--transport", "sockets") as s:
+        with smtplib.SMTP("127.0.0.1", s.port, timeout=WAIT) as client:
+            client.ehlo()
+            assert client.esmtp_features["size"] == "2000"
+            with pytest.raises(smtplib.SMTPSenderRefused) as too_big:
+                client.sendmail("a@example.org", ["b@example.net"], BODY + b"x" * 3000)
+            assert too_big.value.smtp_code == 552
+            refused = client.sendmail("a@example.org", ["b@x.net", "c@x.net", "d@x.net"], BODY)
+            assert refused["d@x.net"][0] == 452
+            # Now say nothing: the 0.5 s timeout ends the session with 421.
+            client.sock.settimeout(WAIT)
+            assert client.getreply()[0] == 421
+        assert s.stop() == 0

@@ -4,6 +4,7 @@ an async handler, 50+ concurrent sessions, and a Maildir-storing handler."""
 from __future__ import annotations
 
 import smtplib
+import socket
 import ssl
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -189,3 +190,22 @@ def test_storing_handler_maildir(adapter: str, tmp_path: Path) -> None:
     assert b"with ESMTP id " in content
     assert content.endswith(b"\r\n" + BODY)
     assert list((tmp_path / "md" / "tmp").iterdir()) == []
+
+
+def _ipv6_loopback() -> bool:
+    try:
+        with socket.create_server(("::1", 0), family=socket.AF_INET6):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback on this machine")
+def test_ipv6_loopback(adapter: str, tmp_path: Path) -> None:
+    handler = StoringHandler(Maildir(tmp_path))
+    with run_server(adapter, handler, host="::1") as running, smtplib.SMTP(
+        "::1", running.port, timeout=WAIT
+    ) as client:
+        client.sendmail("a@example.org", ["b@example.net"], BODY)
+    (name,) = list((tmp_path / "new").iterdir())
+    assert b"([IPv6:::1])" in name.read_bytes()

@@ -68,7 +68,7 @@ class Server(ServerBase[Handler]):
 
     def start(self) -> None:
         """Bind and listen; :meth:`serve_forever` then runs the loop."""
-        self._listener = socket.create_server((self.host, self.port), backlog=128)
+        self._listener = self._bind()
         self._listener.setblocking(False)
         sockname = self._listener.getsockname()
         self._address = (sockname[0], sockname[1])

@@ -53,7 +53,7 @@ class Server(ServerBase[Handler]):
 
     def start(self) -> None:
         """Bind, listen and start accepting in a background thread."""
-        self._listener = socket.create_server((self.host, self.port), backlog=128)
+        self._listener = self._bind()
         self._listener.setblocking(False)
         sockname = self._listener.getsockname()
         self._address = (sockname[0], sockname[1])
