@@ -169,6 +169,13 @@ class _DriverBase:
             self.close_reason = "server shutdown"
 
     def _tls_up(self, ssl_object: ssl.SSLObject | ssl.SSLSocket | None) -> None:
+        session = self.session
+        if self.want_tls:
+            # STARTTLS restarts the session (RFC 3207 §4.2): the client must say EHLO again and
+            # anything learned before TLS is forgotten, as the core forgets it.
+            session.hello_verb = session.hello_name = session.authenticated = None
+            session.envelope = None
+            self.want_tls = False
         self.session.tls_active = True
         self.session.tls_version, self.session.tls_cipher = tls_details(ssl_object)
 
@@ -489,7 +496,6 @@ class SyncServerDriver(_DriverBase):
 
     def tls_established(self, ssl_object: ssl.SSLObject | ssl.SSLSocket | None) -> None:
         """The STARTTLS handshake succeeded: tell the core and carry on."""
-        self.want_tls = False
         self._tls_up(ssl_object)
         self.conn.tls_started(self.options.channel_binding)
         self._run(self._events())
@@ -554,7 +560,6 @@ class AsyncServerDriver(_DriverBase):
 
     async def tls_established(self, ssl_object: ssl.SSLObject | ssl.SSLSocket | None) -> None:
         """See :meth:`SyncServerDriver.tls_established`."""
-        self.want_tls = False
         self._tls_up(ssl_object)
         self.conn.tls_started(self.options.channel_binding)
         await self._run(self._events())
