@@ -58,21 +58,41 @@ class SmtpSink:
     host: str = LOOPBACK
 
     def messages(self) -> list[SinkMessage]:
-        """Parse every dump file written so far (only with ``dump=True``), in file-name order."""
+        """Parse every complete dump file written so far (``dump=True``), in file-name order.
+
+        smtp-sink creates a capture file when a transaction starts and appends to it as data
+        arrives; a file counts as complete once it parses and ends with the dump format's final
+        empty line. Use :meth:`wait_for_messages` after the client got its reply.
+        """
+        return [message for _, message in self._complete()]
+
+    def _complete(self) -> list[tuple[tuple[str, int], SinkMessage]]:
         if self.dump_dir is None:
             raise PeerError("smtp-sink was started without dump=True")
-        files = sorted(p for p in self.dump_dir.rglob("*") if p.is_file())
-        return [_parse_sink_dump(p.read_bytes()) for p in files]
+        found: list[tuple[tuple[str, int], SinkMessage]] = []
+        for path in sorted(p for p in self.dump_dir.rglob("*") if p.is_file()):
+            raw = path.read_bytes()
+            if not raw.endswith(b"\n\n"):
+                continue
+            try:
+                found.append(((path.name, len(raw)), _parse_sink_dump(raw)))
+            except ValueError:  # still being written
+                continue
+        return found
 
     def wait_for_messages(self, count: int, *, timeout: float = 10.0) -> list[SinkMessage]:
-        """Wait (polling the dump directory) until ``count`` messages were dumped."""
+        """Wait until ``count`` complete messages were dumped and the files stopped changing
+        (two polls 50 ms apart see the same names and sizes), then return them."""
         deadline = time.monotonic() + timeout
+        previous: list[tuple[str, int]] | None = None
         while True:
-            found = self.messages()
-            if len(found) >= count:
-                return found
+            found = self._complete()
+            keys = [key for key, _ in found]
+            if len(found) >= count and keys == previous:
+                return [message for _, message in found]
             if time.monotonic() >= deadline:
                 raise PeerError(f"smtp-sink dumped {len(found)} of {count} after {timeout}s")
+            previous = keys
             time.sleep(0.05)
 
 
