@@ -257,12 +257,12 @@ class ClientConnection(ReplyHandling):
         The session returns to its start (RFC 3207 §4.2): capabilities are forgotten and EHLO must
         be sent again. ``channel_binding`` feeds the ``-PLUS`` SASL mechanisms.
 
-        With implicit TLS (``ClientConfig.tls_on_connect``) call it any time before AUTH, just to
-        supply ``channel_binding``; nothing else changes.
+        With implicit TLS use :meth:`set_channel_binding` instead (a call here is taken as one,
+        for compatibility: nothing else changes).
         """
         if not self._tls_pending:
-            if self.config.tls_on_connect and self._authenticated is None and not self.closed:
-                self._channel_binding = channel_binding
+            if self.config.tls_on_connect:
+                self.set_channel_binding(channel_binding)
                 return
             raise LocalProtocolError("tls_started() without a STARTTLS accepted by the server")
         self._tls_pending = False
@@ -272,6 +272,25 @@ class ClientConnection(ReplyHandling):
         self._caps = None
         self._authenticated = None
         self._parser.discard()
+
+    def set_channel_binding(self, channel_binding: ChannelBinding | None) -> None:
+        """Give the TLS channel binding (RFC 5929, RFC 9266) for the ``-PLUS`` SASL mechanisms.
+
+        Meant for implicit TLS (``ClientConfig.tls_on_connect``, RFC 8314), where no
+        ``tls_started()`` call carries it: call it once the handshake is done, any time before
+        :meth:`auth`. Also allowed after STARTTLS (it replaces what ``tls_started()`` got).
+        Refused (LocalProtocolError) without TLS — a binding to no channel binds nothing — and
+        while an AUTH is under way or after a successful one (the mechanism was already chosen
+        with or without it).
+        """
+        if self.closed:
+            raise LocalProtocolError("the session is closed")
+        if not self._tls_active:
+            raise LocalProtocolError("channel binding without TLS (RFC 5929 binds a TLS channel)")
+        auth_started = any(c.kind is Kind.AUTH for c in (*self._outbox, *self._inflight))
+        if auth_started or self._authenticated is not None:
+            raise LocalProtocolError("set_channel_binding() during or after AUTH")
+        self._channel_binding = channel_binding
 
     def auth(self, credentials: ClientCredentials, mechanism: str | None = None) -> None:
         """Authenticate (RFC 4954); :class:`AuthResult` follows.

@@ -529,9 +529,16 @@ class ClientBase:
             raise SMTPConnectionError("not connected: call connect() first")
         return self._driver
 
+    @property
+    def ssl_object(self) -> ssl.SSLObject | ssl.SSLSocket | None:
+        """The TLS object once TLS is up (each adapter provides it)."""
+        return None
+
     def _new_session(self, local_address: object) -> ClientDriver:
-        self._driver = self._last = ClientDriver(self.options, local_address)
-        return self._driver
+        driver = self._driver = self._last = ClientDriver(self.options, local_address)
+        if self.options.implicit_tls:  # the handshake is done: bind SCRAM-*-PLUS to it
+            driver.conn.set_channel_binding(_channel_binding(self.ssl_object))
+        return driver
 
     def _end_session(self) -> None:
         self._driver = None

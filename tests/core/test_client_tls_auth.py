@@ -293,12 +293,68 @@ def test_greeting_type_exported() -> None:
     assert CommandReply.__name__ == "CommandReply"
 
 
+PLUS_EHLO = b"250-mx\r\n250 AUTH SCRAM-SHA-256-PLUS SCRAM-SHA-256\r\n"
+BINDING = ChannelBinding("tls-exporter", b"\x01" * 32)
+
+
 def test_implicit_tls_channel_binding_feeds_plus_mechanisms() -> None:
-    conn = ready(b"250-mx\r\n250 AUTH SCRAM-SHA-256-PLUS SCRAM-SHA-256\r\n", tls_on_connect=True)
-    conn.tls_started(ChannelBinding("tls-exporter", b"\x01" * 32))
+    without = ready(PLUS_EHLO, tls_on_connect=True)
+    without.auth(CREDS)
+    assert without.data_to_send().startswith(b"AUTH SCRAM-SHA-256 ")  # nothing to bind to
+    conn = ready(PLUS_EHLO, tls_on_connect=True)
+    conn.set_channel_binding(BINDING)
     assert conn.state is ClientState.READY  # nothing else changes
+    assert conn.capabilities.auth_mechanisms == ("SCRAM-SHA-256-PLUS", "SCRAM-SHA-256")
+    conn.auth(CREDS)
+    verb, mechanism, initial = conn.data_to_send().split()
+    assert (verb, mechanism) == (b"AUTH", b"SCRAM-SHA-256-PLUS")
+    assert base64.b64decode(initial).startswith(b"p=tls-exporter,,n=alice,")
+
+
+def test_tls_started_with_implicit_tls_only_sets_the_binding() -> None:
+    """Kept for compatibility: the same as ``set_channel_binding``; without any TLS it is a
+    misuse."""
+    conn = ready(PLUS_EHLO, tls_on_connect=True)
+    conn.tls_started(BINDING)
+    assert conn.state is ClientState.READY
     conn.auth(CREDS)
     assert conn.data_to_send().startswith(b"AUTH SCRAM-SHA-256-PLUS ")
     plain = ready()
     with pytest.raises(LocalProtocolError):
         plain.tls_started()
+
+
+def test_set_channel_binding_refusals() -> None:
+    plain = ready(PLUS_EHLO, allow_insecure_auth=True)
+    with pytest.raises(LocalProtocolError, match="without TLS"):
+        plain.set_channel_binding(BINDING)
+    conn = ready(PLUS_EHLO, tls_on_connect=True)
+    conn.auth(CREDS)
+    with pytest.raises(LocalProtocolError, match="AUTH"):  # queued: the choice is made
+        conn.set_channel_binding(BINDING)
+    conn.data_to_send()
+    with pytest.raises(LocalProtocolError, match="AUTH"):  # in flight
+        conn.set_channel_binding(BINDING)
+    one(conn, b"535 5.7.8 no\r\n")
+    conn.set_channel_binding(BINDING)  # a failed AUTH may be retried, now with -PLUS
+    conn.auth(CREDS)
+    assert conn.data_to_send().startswith(b"AUTH SCRAM-SHA-256-PLUS ")
+    closed = ready(PLUS_EHLO, tls_on_connect=True)
+    closed.receive_data(b"")
+    assert closed.next_event() is not NEED_DATA
+    with pytest.raises(LocalProtocolError, match="closed"):
+        closed.set_channel_binding(BINDING)
+
+
+def test_set_channel_binding_after_starttls() -> None:
+    conn = ready(b"250-mx\r\n250 STARTTLS\r\n")
+    conn.starttls()
+    conn.data_to_send()
+    one(conn, b"220 go\r\n")
+    conn.tls_started()
+    conn.set_channel_binding(BINDING)
+    conn.ehlo()
+    conn.data_to_send()
+    one(conn, PLUS_EHLO)
+    conn.auth(CREDS)
+    assert b"SCRAM-SHA-256-PLUS" in conn.data_to_send()

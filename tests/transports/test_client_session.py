@@ -151,22 +151,7 @@ class _ScramHandler(Recorder):
         return "wonderland" if username == "alice" else None
 
 
-@pytest.mark.parametrize(
-    "implicit",
-    [
-        False,
-        pytest.param(
-            True,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="core gap: ClientConnection takes channel binding only in tls_started() "
-                "(after STARTTLS); with implicit TLS (ClientConfig.tls_on_connect) there is no "
-                "way to pass it, so the client falls back to SCRAM-SHA-256 without -PLUS",
-            ),
-        ),
-    ],
-    ids=["starttls", "implicit"],
-)
+@pytest.mark.parametrize("implicit", [False, True], ids=["starttls", "implicit"])
 def test_scram_plus_binds_to_the_tls_channel(
     client_kind: str,
     implicit: bool,
