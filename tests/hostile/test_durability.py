@@ -219,11 +219,13 @@ def run_load(tmp_path: Path, total: int, kill_count: int, seed: int) -> None:
     outside_window = {n: d for n, d in duplicates.items() if d > ledger.in_window[n]}
     assert not outside_window, f"duplicates not explained by a cut after the dot: {outside_window}"
     window_total = sum(ledger.in_window.values())
+    leftovers = len(list((maildir / "tmp").iterdir())) if (maildir / "tmp").is_dir() else 0
     print(
         f"\n{total} messages, {SESSIONS} sessions, {kill_count} kills, {elapsed:.1f} s: "
         f"{sum(duplicates.values())} duplicates; {window_total} attempts cut between the final "
         f"dot and the reply; {sum(ledger.cut_early.values())} attempts cut earlier (none stored); "
-        f"{sum(ledger.refused.values())} refused and retried"
+        f"{sum(ledger.refused.values())} refused and retried; {leftovers} partial files left "
+        "in tmp/ (never in new/)"
     )
     # Each kill can cut at most one in-flight final dot per session.
     assert window_total <= kill_count * SESSIONS
