@@ -300,9 +300,13 @@ def main(argv: list[str]) -> int:
         return 1
     try:
         _RUNNERS[setup.transport](setup)
-    except ImportError as exc:
-        print(f"esmtp serve: --transport {setup.transport} needs {exc.name}: {exc}",
-              file=sys.stderr)
+    except (ImportError, LookupError) as exc:  # anyio raises LookupError for a missing trio
+        extra = "trio" if setup.transport == "trio" else "anyio"
+        print(
+            f"esmtp serve: --transport {setup.transport} is not installed ({exc}); "
+            f"pip install 'esmtp-core[{extra}]'",
+            file=sys.stderr,
+        )
         return 1
     except OSError as exc:
         print(f"esmtp serve: cannot serve on {setup.host}:{setup.port}: {exc}", file=sys.stderr)

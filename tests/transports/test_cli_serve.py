@@ -208,3 +208,19 @@ def test_serve_limits(tmp_path: Path) -> None:
             client.sock.settimeout(WAIT)
             assert client.getreply()[0] == 421
         assert s.stop() == 0
+
+
+@pytest.mark.parametrize("transport", ["asyncio", "trio", "threads", "sockets"])
+def test_serve_address_in_use_is_one_line(transport: str, tmp_path: Path) -> None:
+    with serve("--maildir", str(tmp_path)) as first:
+        result = subprocess.run(
+            [sys.executable, "-m", "transports", "serve", "--transport", transport,
+             "--listen", f"127.0.0.1:{first.port}", "--maildir", str(tmp_path)],
+            capture_output=True,
+            timeout=WAIT,
+            check=False,
+        )
+        assert first.stop() == 0
+    assert result.returncode == 1
+    assert b"cannot serve on 127.0.0.1:" in result.stderr
+    assert b"Traceback" not in result.stderr
