@@ -135,16 +135,19 @@ class DataReply(ClientEvent):
 class TransactionResult(ClientEvent):
     """The outcome of a transaction sent with ``start_transaction()``/``send_message()``.
 
-    ``mail_reply`` answers MAIL; ``recipient_replies`` pairs every recipient whose RCPT was sent
-    with its reply; ``data_replies`` holds the reply (or, in LMTP, the per-recipient replies,
-    paired with the recipient) that decided the message: the reply after the final dot or
-    ``BDAT LAST``, a refused DATA or BDAT, or nothing when the message never got that far.
+    ``mail_reply`` answers MAIL; ``recipients`` lists every intended recipient in RCPT order
+    (also those whose RCPT was never sent); ``recipient_replies`` pairs every recipient whose
+    RCPT was sent with its reply; ``data_replies`` holds the reply (or, in LMTP, the
+    per-recipient replies, paired with the recipient) that decided the message: the reply after
+    the final dot or ``BDAT LAST``, a refused DATA or BDAT, or nothing when the message never got
+    that far. Use :meth:`outcomes` for the verdict per recipient.
     """
 
     sender: str
     mail_reply: Reply
     recipient_replies: tuple[tuple[str, Reply], ...] = ()
     data_replies: tuple[tuple[str | None, Reply], ...] = ()
+    recipients: tuple[str, ...] = ()
 
     @property
     def accepted(self) -> tuple[str, ...]:
@@ -157,26 +160,39 @@ class TransactionResult(ClientEvent):
         return bool(self.accepted)
 
     def outcomes(self) -> dict[str, Reply]:
-        """The reply that decided each recipient's fate, in RCPT order.
+        """The reply that decided each recipient's fate, for every recipient in RCPT order.
 
-        A refused RCPT gives its RCPT reply; an accepted one gives the data reply (its own in
-        LMTP). When MAIL was refused every recipient gets the MAIL reply, whatever a confused
-        server said afterwards (none of the message was sent).
+        When MAIL was refused every recipient gets the MAIL reply, whatever a confused server
+        said afterwards (none of the message was sent): also those whose RCPT was never sent,
+        which is the rule without PIPELINING (RFC 5321 §3.3: no RCPT after a refused MAIL).
+        Otherwise a refused RCPT gives its RCPT reply and an accepted one the data reply (its own
+        in LMTP, RFC 2033 §4.2). A recipient whose RCPT was not sent although MAIL was accepted
+        (the core never leaves one so: a ``421`` answers every unanswered RCPT) gets the first
+        refusal after the envelope, or is left out when there is none — a recipient is never
+        counted as accepted without the server's word.
         """
-        result: dict[str, Reply] = {}
+        sent = dict(self.recipient_replies)
+        intended = set(self.recipients)
+        everyone = [*self.recipients, *(rcpt for rcpt in sent if rcpt not in intended)]
         if not self.mail_reply.is_positive:
-            return {rcpt: self.mail_reply for rcpt, _ in self.recipient_replies}
+            return {rcpt: self.mail_reply for rcpt in everyone}
         per_recipient = {rcpt: reply for rcpt, reply in self.data_replies if rcpt is not None}
         overall = next((reply for rcpt, reply in self.data_replies if rcpt is None), None)
-        for rcpt, reply in self.recipient_replies:
-            if not 200 <= reply.code < 300:
+        stopper = next((reply for _, reply in self.data_replies if not reply.is_positive), None)
+        result: dict[str, Reply] = {}
+        for rcpt in everyone:
+            reply = sent.get(rcpt)
+            if reply is None:
+                if stopper is not None:
+                    result[rcpt] = stopper
+            elif not 200 <= reply.code < 300:
                 result[rcpt] = reply
             elif rcpt in per_recipient:
                 result[rcpt] = per_recipient[rcpt]
             elif overall is not None:
                 result[rcpt] = overall
             else:
-                result[rcpt] = self.mail_reply if not self.mail_reply.is_positive else reply
+                result[rcpt] = reply
         return result
 
 

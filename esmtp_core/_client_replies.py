@@ -253,6 +253,7 @@ class ReplyHandling:
                 mail_reply=txn.mail_reply,
                 recipient_replies=tuple(txn.recipient_replies),
                 data_replies=tuple(txn.data_replies),
+                recipients=tuple(txn.recipients),
             )
         )
         if txn.needs_reset and self._ended is None:
@@ -324,5 +325,6 @@ class ReplyHandling:
                 mail_reply=mail_reply,
                 recipient_replies=tuple(rcpts),
                 data_replies=tuple(data),
+                recipients=tuple(txn.recipients),
             )
         )

@@ -303,7 +303,7 @@ class ClientDriver:
             except LocalProtocolError as exc:
                 raise SMTPNotSupportedError(str(exc)) from exc
             event = yield from self._event(TransactionResult)
-            result = SendResult.from_transaction(event, addresses)
+            result = SendResult.from_transaction(event)
             if result.accepted:
                 return result
             raise _send_error(result)

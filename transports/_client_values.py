@@ -16,7 +16,7 @@ import io
 import ipaddress
 import socket
 import ssl
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -141,18 +141,11 @@ class SendResult:
     transaction: TransactionResult
 
     @classmethod
-    def from_transaction(
-        cls, result: TransactionResult, recipients: Sequence[str] = ()
-    ) -> SendResult:
-        """Build from the core's result; ``recipients`` (the envelope) adds those whose RCPT was
-        never sent (MAIL refused without PIPELINING), with the reply that stopped them."""
-        outcomes = result.outcomes()
-        stopper = result.mail_reply
-        if stopper.is_positive:
-            stopper = next((r for _, r in result.data_replies if not r.is_positive), stopper)
-        for address in recipients:
-            outcomes.setdefault(address, stopper)
-        return cls(sender=result.sender, outcomes=tuple(outcomes.items()), transaction=result)
+    def from_transaction(cls, result: TransactionResult) -> SendResult:
+        """Build from the core's result (its ``outcomes()`` already covers every recipient, also
+        those whose RCPT was never sent)."""
+        outcomes = tuple(result.outcomes().items())
+        return cls(sender=result.sender, outcomes=outcomes, transaction=result)
 
     @property
     def accepted(self) -> tuple[str, ...]:

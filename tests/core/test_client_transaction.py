@@ -3,6 +3,8 @@ dot, LMTP per-recipient replies, failures half-way, and command refusals."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from client_helpers import FULL_EHLO, events, one, ready
 
@@ -110,12 +112,15 @@ def test_without_pipelining_one_command_at_a_time() -> None:
 
 def test_without_pipelining_mail_refused_stops_early() -> None:
     conn = ready(NOTHING)
-    conn.start_transaction("a@x.org", ["b@x.org"])
+    conn.start_transaction("a@x.org", ["b@x.org", "c@x.org"])
     conn.send_body(b"body\r\n")
     conn.data_to_send()
     res = result(conn, b"550 5.7.1 sender refused\r\n")
-    assert res.recipient_replies == ()
-    assert res.outcomes() == {}
+    assert res.recipient_replies == ()  # no RCPT was sent...
+    assert res.recipients == ("b@x.org", "c@x.org")
+    refusal = Reply.make(550, "5.7.1", "sender refused")
+    assert res.outcomes() == {"b@x.org": refusal, "c@x.org": refusal}  # ...all get MAIL's reply
+    assert res.accepted == ()
     assert not res.ok
     assert conn.data_to_send() == b""  # no RCPT, no DATA, no RSET (no transaction on the server)
     assert conn.state is ClientState.READY
@@ -653,3 +658,27 @@ def test_lmtp_lone_dot_after_refused_mail_reads_every_reply() -> None:
     res = result(conn, b"250 two\r\n")
     assert [r for r, _ in res.data_replies] == ["b@x.org", "c@x.org"]
     assert not res.ok
+
+
+def test_outcomes_of_results_built_by_hand() -> None:
+    """``outcomes()`` covers every intended recipient; a recipient without any reply deciding it
+    is never counted as accepted."""
+    ok, no = Reply.make(250, "2.0.0", "ok"), Reply.make(550, "5.7.1", "no")
+    refused_mail = TransactionResult(sender="a@x", mail_reply=no, recipients=("b@x", "c@x"))
+    assert refused_mail.outcomes() == {"b@x": no, "c@x": no}
+    # Replies for addresses missing from ``recipients`` (older callers) still count.
+    legacy = TransactionResult(
+        sender="a@x", mail_reply=ok, recipient_replies=(("b@x", ok),), data_replies=((None, ok),)
+    )
+    assert legacy.outcomes() == {"b@x": ok}
+    unsent = TransactionResult(
+        sender="a@x",
+        mail_reply=ok,
+        recipient_replies=(("b@x", ok),),
+        data_replies=((None, no),),
+        recipients=("b@x", "c@x"),
+    )
+    assert unsent.outcomes() == {"b@x": no, "c@x": no}
+    silent = dataclasses.replace(unsent, data_replies=((None, ok),))
+    assert silent.outcomes() == {"b@x": ok}
+    assert silent.accepted == ("b@x",)

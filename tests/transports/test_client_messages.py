@@ -159,15 +159,16 @@ def test_send_result() -> None:
         mail_reply=OK,
         recipient_replies=(("b@x.net", OK), ("c@x.net", NO)),
         data_replies=((None, OK),),
+        recipients=("b@x.net", "c@x.net"),
     )
-    result = SendResult.from_transaction(transaction, ["b@x.net", "c@x.net"])
+    result = SendResult.from_transaction(transaction)
     assert result.accepted == ("b@x.net",)
     assert result.refused == {"c@x.net": NO}
     assert not result.ok
     assert result.data_reply == OK
     # MAIL refused without PIPELINING: no RCPT was sent, every recipient gets the MAIL reply.
-    refused = TransactionResult(sender="a@example.org", mail_reply=NO)
-    result = SendResult.from_transaction(refused, ["b@x.net"])
+    refused = TransactionResult(sender="a@example.org", mail_reply=NO, recipients=("b@x.net",))
+    result = SendResult.from_transaction(refused)
     assert result.refused == {"b@x.net": NO}
     assert not result.ok
 
