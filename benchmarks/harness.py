@@ -230,6 +230,7 @@ class Goal:
     threshold: float
     baseline: str | None = None
     at_least: bool = True
+    unit: str = ""
 
     def evaluate(self, results: Sequence[GroupResult]) -> tuple[str, str]:
         """Return (verdict, measured) where verdict is "met", "NOT met" or "not measured"."""
@@ -243,7 +244,7 @@ class Goal:
         )
         if stats is None:
             return "not measured", "-"
-        unit = "x" if self.baseline is not None else f" {self.metric}"
+        unit = "x" if self.baseline is not None else f" {self.unit or self.metric}"
         measured = f"{_fmt(stats.median, 3)}{unit} ({_fmt(stats.low, 3)}-{_fmt(stats.high, 3)})"
         ok = stats.median >= self.threshold if self.at_least else stats.median <= self.threshold
         return ("met" if ok else "NOT met"), measured
