@@ -110,7 +110,7 @@ class Running:
     server: Any
     host: str
     port: int
-    begin_shutdown: Callable[[], Future[Any] | threading.Thread]
+    begin_shutdown: Callable[..., Future[Any] | threading.Thread]
 
 
 @contextlib.contextmanager
@@ -126,12 +126,12 @@ def run_server(kind: str, handler: Handler | AsyncHandler, **options: Any) -> It
             server = server_class(handler, **options)
             portal.call(server.start)
             serving = portal.start_task_soon(server.serve_forever)
+
+            def begin_async_shutdown(grace: float = WAIT) -> Future[Any]:
+                return portal.start_task_soon(server.shutdown, grace)
+
             try:
-                yield Running(
-                    server,
-                    *server.address,
-                    begin_shutdown=lambda: portal.start_task_soon(server.shutdown, WAIT),
-                )
+                yield Running(server, *server.address, begin_shutdown=begin_async_shutdown)
             finally:
                 portal.call(server.shutdown, WAIT)
                 serving.result(WAIT)
@@ -144,8 +144,8 @@ def run_server(kind: str, handler: Handler | AsyncHandler, **options: Any) -> It
         loop = threading.Thread(target=server.serve_forever, daemon=True)
         loop.start()
 
-    def begin_shutdown() -> threading.Thread:
-        thread = threading.Thread(target=server.shutdown, args=(WAIT,), daemon=True)
+    def begin_shutdown(grace: float = WAIT) -> threading.Thread:
+        thread = threading.Thread(target=server.shutdown, args=(grace,), daemon=True)
         thread.start()
         return thread
 

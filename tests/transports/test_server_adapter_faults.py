@@ -186,6 +186,28 @@ def test_graceful_shutdown(adapter: str, recorder: Recorder) -> None:
     assert message.content == b"Subject: in flight\r\n\r\nfirst half\r\nsecond half\r\n"
 
 
+def test_shutdown_cuts_what_outlives_the_grace_period(adapter: str, recorder: Recorder) -> None:
+    with run_server(adapter, recorder) as running:
+        stuck = RawPeer(running.host, running.port)
+        _open(stuck)
+        stuck.command(b"MAIL FROM:<a@example.org>\r\n")
+        stuck.command(b"RCPT TO:<b@example.net>\r\n")
+        assert stuck.command(b"DATA\r\n")[0] == 354
+        stuck.send(b"Subject: never finished\r\n\r\n")
+        started = time.monotonic()
+        stopping = running.begin_shutdown(0.3)
+        with contextlib.suppress(ConnectionResetError):
+            assert stuck.at_eof()  # cut, without a reply: its transaction never ended
+        if isinstance(stopping, Future):
+            stopping.result(WAIT)
+        else:
+            stopping.join(WAIT)
+        assert time.monotonic() - started < 5
+        stuck.close()
+    assert recorder.messages == []
+    assert recorder.aborted == 1
+
+
 def test_internal_error_costs_one_connection_only(
     adapter: str, recorder: Recorder, monkeypatch: pytest.MonkeyPatch
 ) -> None:

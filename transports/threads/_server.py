@@ -13,6 +13,7 @@ import selectors
 import socket
 import ssl
 import threading
+import time
 
 from .._base import ServerBase, busy_reply
 from .._driver import SyncServerDriver
@@ -86,14 +87,18 @@ class Server(ServerBase[Handler]):
             self._acceptor.join()
         with self._lock:
             connections = list(self._connections)
+        deadline = None if timeout is None else time.monotonic() + timeout
         for connection in connections:
             if connection.thread is not None:
-                connection.thread.join(timeout)
+                left = None if deadline is None else max(0.0, deadline - time.monotonic())
+                connection.thread.join(left)
         with self._lock:
             connections = list(self._connections)
         for connection in connections:
             with contextlib.suppress(OSError):
-                connection.sock.shutdown(socket.SHUT_RDWR)
+                # socket.socket.shutdown, not SSLSocket.shutdown: that one drops its TLS state
+                # under the feet of the thread still reading.
+                socket.socket.shutdown(connection.sock, socket.SHUT_RDWR)
             if connection.thread is not None:
                 connection.thread.join()
         if self._listener is not None:
