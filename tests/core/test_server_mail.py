@@ -241,3 +241,12 @@ def test_rejected_recipients_do_not_count() -> None:
     out = talk(conn, b"RCPT TO:<x@example.net>\r\n", lambda c, e: c.reject())
     assert out == b"550 5.1.1 Recipient rejected\r\n"
     assert talk(conn, b"RCPT TO:<y@example.net>\r\n") == b"250 2.1.5 Recipient OK\r\n"
+
+
+def test_requiretls_only_under_tls() -> None:
+    event = mail_event(b"MAIL FROM:<a@b.c> REQUIRETLS", tls_on_connect=True)
+    assert isinstance(event, MailFrom)
+    assert event.params == MailParams(requiretls=True)
+    assert mail_event(b"MAIL FROM:<a@b.c> REQUIRETLS", requiretls=False, tls_on_connect=True) == (
+        b"555 5.5.4 Unsupported parameter REQUIRETLS\r\n"
+    )
