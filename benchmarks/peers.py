@@ -118,20 +118,28 @@ class SmtpSink:
     _startup_cpu: float | None = None
 
     def __init__(self, *, backlog: int = 256) -> None:
-        self.port = free_port()
-        argv = [SMTP_SINK]
-        if os.geteuid() == 0:
-            argv += ["-u", "nobody"]  # smtp-sink refuses to run as root without it
-        argv += [f"127.0.0.1:{self.port}", str(backlog)]
-        self.started = time.perf_counter()
-        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
-        try:
-            wait_for_port(self.port, self.proc)
-        except BaseException:
-            self.proc.kill()
-            self.proc.wait()
-            raise
+        # The port is free when chosen but another program may take it before smtp-sink binds
+        # it (the machine is shared): then smtp-sink exits at once and another port is tried.
+        for attempt in range(3):
+            self.port = free_port()
+            argv = [SMTP_SINK]
+            if os.geteuid() == 0:
+                argv += ["-u", "nobody"]  # smtp-sink refuses to run as root without it
+            argv += [f"127.0.0.1:{self.port}", str(backlog)]
+            self.started = time.perf_counter()
+            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                wait_for_port(self.port, self.proc)
+                return
+            except RuntimeError:  # exited before listening
+                self.proc.wait()
+                if attempt == 2:
+                    raise
+            except BaseException:
+                self.proc.kill()
+                self.proc.wait()
+                raise
 
     def stop(self) -> CpuTimes:
         """Stop the sink; return the CPU it used (including its negligible start-up)."""
@@ -163,7 +171,7 @@ class SmtpSink:
 
 
 def run_smtp_source(
-    port: int, *, messages: int, size: int, sessions: int, timeout: float = 300.0
+    port: int, *, messages: int, size: int, sessions: int, timeout: float = 120.0
 ) -> CpuTimes:
     """``smtp-source`` sending ``messages`` messages with ``size`` octets of payload over
     ``sessions`` parallel sessions, each session kept open for its share (``-d``).
