@@ -128,7 +128,8 @@ class Handler:
         return None
 
     def hello(self, session: Session, verb: str, hostname: str) -> Reply | None:
-        """HELO/EHLO/LHLO with the client's name (RFC 5321 §4.1.1.1)."""
+        """HELO/EHLO/LHLO with the client's name (RFC 5321 §4.1.1.1). A positive reply's first
+        line becomes the greeting text; the capability list is always the core's."""
         return None
 
     def mail(self, session: Session, address: str, params: MailParams) -> Reply | None:
