@@ -9,7 +9,10 @@ fresh connection, every decision accepted. Measured in CPU µs per transaction:
   MAIL+RCPT+RCPT+DATA; body; QUIT);
 * ``client core + server core (DATA)`` — our client core (``send_message`` with PIPELINING)
   producing the commands and reading the replies, wired in memory to our server core (both
-  sides' costs); ``(BDAT)`` the same with CHUNKING offered, so the body goes as ``BDAT LAST``.
+  sides' costs); ``(BDAT)`` the same with CHUNKING offered, so the body goes as ``BDAT LAST``;
+* ``server core, next message on an open session`` — MAIL, one RCPT, DATA and the 1 KiB body on
+  a session already past EHLO, one read each: what ``smtp-source -d`` sends per message, i.e. the
+  core's share of the server CPU per message measured in section ``server``.
 """
 
 from __future__ import annotations
@@ -17,7 +20,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from .bodies import realistic_body, stuff
-from .core_drivers import client_server_transaction, server_transaction
+from .core_drivers import (
+    client_server_transaction,
+    server_after_ehlo,
+    server_message,
+    server_transaction,
+)
 from .harness import Case, Group, Metric, measure_cpu_throughput
 
 __all__ = ["build"]
@@ -41,7 +49,33 @@ PIPELINED = [
     ONE_PER_READ[6],
 ]
 
+#: What smtp-source -d sends for each message after the first (one recipient, no pipelining).
+NEXT_MESSAGE = [
+    b"MAIL FROM:<sender@client.example>\r\n",
+    b"RCPT TO:<one@bench.example>\r\n",
+    b"DATA\r\n",
+    WIRE,
+]
+
 METRICS = (Metric("us", "CPU µs/transaction", higher_is_better=False),)
+
+
+def _next_message_case(min_time: float) -> Case:
+    """The server core's share of one message in the end-to-end server benchmarks."""
+
+    def run() -> dict[str, float]:
+        check = server_message(server_after_ehlo(), NEXT_MESSAGE)
+        if check != BODY:
+            raise AssertionError(f"next message: body delivered wrong ({len(check)} octets)")
+        sample = measure_cpu_throughput(
+            lambda n: [server_after_ehlo() for _ in range(n)],
+            lambda conns: [server_message(c, NEXT_MESSAGE) for c in conns],
+            nbytes=1024, min_time=min_time,
+        )
+        return {"us": sample["us"]}
+
+    return Case("server core, next message on an open session (as smtp-source -d)", run,
+                ours=True)
 
 
 def _case(name: str, transaction: Callable[[], bytes], min_time: float) -> Case:
@@ -61,7 +95,7 @@ def _case(name: str, transaction: Callable[[], bytes], min_time: float) -> Case:
 
 
 def build(quick: bool) -> list[Group]:
-    """One group with the four transaction paths."""
+    """One group with the transaction paths."""
     min_time = 0.02 if quick else 0.3
     cases = [
         _case("server core, one command per read",
@@ -72,6 +106,7 @@ def build(quick: bool) -> list[Group]:
               min_time),
         _case("client core + server core (BDAT)",
               lambda: client_server_transaction(BODY, "BDAT"), min_time),
+        _next_message_case(min_time),
     ]
     return [Group(
         section="commands",

@@ -31,8 +31,10 @@ __all__ = [
     "client_server_transaction",
     "encode_into",
     "feed_server",
+    "server_after_ehlo",
     "server_in_data_state",
     "server_in_transaction",
+    "server_message",
     "server_transaction",
 ]
 
@@ -126,6 +128,23 @@ def feed_server(conn: ServerConnection, pieces: Iterable[bytes], *, collect: boo
     if collect and (not done or not reply.startswith(b"250")):
         raise RuntimeError(f"message not accepted: done={done}, reply={reply[-200:]!r}")
     return b"".join(out)
+
+
+def server_after_ehlo() -> ServerConnection:
+    """A server core that greeted and answered EHLO (an open session between messages)."""
+    conn = _server()
+    conn.data_to_send()
+    _serve(conn, b"EHLO client.example\r\n")
+    return conn
+
+
+def server_message(conn: ServerConnection, reads: list[bytes]) -> bytes:
+    """One more message on an open session, one ``receive_data`` per element of ``reads``;
+    returns the body delivered."""
+    body: list[bytes] = []
+    for data in reads:
+        _serve(conn, data, body)
+    return b"".join(body)
 
 
 def server_transaction(reads: list[bytes]) -> bytes:
