@@ -94,6 +94,15 @@ H = TypeVar("H", bound=Handler | AsyncHandler)
 class ServerBase(Generic[H]):
     """Common constructor of the adapters' servers.
 
+    Every adapter's ``Server`` has the same life cycle: ``start()`` binds (and listens),
+    ``serve_forever()`` serves until a shutdown completes, ``shutdown(timeout=30.0)`` stops
+    listening, lets each transaction in flight finish (then ``421``), waits up to ``timeout``
+    seconds and cuts what is left; :attr:`address` is the bound ``(host, port)``. The methods are
+    coroutines on :mod:`transports.asyncio` and :mod:`transports.anyio` and blocking calls on
+    :mod:`transports.threads` (where ``start()`` already serves in background threads) and
+    :mod:`transports.sockets` (where ``serve_forever()`` runs the loop in the calling thread and
+    ``shutdown()`` may be called from any thread; ``request_shutdown()`` from a signal handler).
+
     ``port=0`` picks a free port; read :attr:`address` after ``start()``. With ``tls_context``
     the server offers STARTTLS (RFC 3207), or speaks TLS from the first byte with
     ``implicit_tls=True`` (RFC 8314). ``config.lmtp`` turns the server into an LMTP server

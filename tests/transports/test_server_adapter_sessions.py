@@ -3,6 +3,7 @@ an async handler, 50+ concurrent sessions, and a Maildir-storing handler."""
 
 from __future__ import annotations
 
+import importlib
 import smtplib
 import socket
 import ssl
@@ -209,3 +210,10 @@ def test_ipv6_loopback(adapter: str, tmp_path: Path) -> None:
         client.sendmail("a@example.org", ["b@example.net"], BODY)
     (name,) = list((tmp_path / "new").iterdir())
     assert b"([IPv6:::1])" in name.read_bytes()
+
+
+@pytest.mark.parametrize("module", ["transports.threads", "transports.sockets"])
+def test_blocking_adapters_refuse_an_async_handler(module: str) -> None:
+    server_class = importlib.import_module(module).Server
+    with pytest.raises(TypeError, match="AsyncHandler"):
+        server_class(AsyncRecorder(), port=0)

@@ -17,7 +17,7 @@ import time
 
 from .._base import ServerBase, busy_reply
 from .._driver import SyncServerDriver
-from ..handler import Handler
+from ..handler import AsyncHandler, Handler
 
 __all__ = ["Server"]
 
@@ -44,6 +44,11 @@ class Server(ServerBase[Handler]):
     """
 
     def _setup(self) -> None:
+        if isinstance(self.handler, AsyncHandler):
+            raise TypeError(
+                "this adapter runs a synchronous Handler; use transports.asyncio or "
+                "transports.anyio for an AsyncHandler"
+            )
         self._listener: socket.socket | None = None
         self._lock = threading.Lock()
         self._connections: dict[_Connection, None] = {}
