@@ -136,6 +136,10 @@ class DataDecoder:
         #: True once CRLF.CRLF was seen; the decoder must not be fed again.
         self.done = False
 
+    def may_end(self, data: bytes) -> bool:
+        """Whether feeding ``data`` next might find the end of data (used to batch tiny reads)."""
+        return _END in self._held + data[:4] or _END in data
+
     def feed(self, data: bytes) -> tuple[bytes, int]:
         """Decode ``data``; return the message bytes it completes and how many octets of
         ``data`` were consumed (all of them, unless the end of data was found: the rest belongs

@@ -46,6 +46,8 @@ ServerEvent = Event | AuthQuery
 # Anything below SP except TAB, and DEL, has no business in a command line (RFC 5321 §4.1.1
 # allows none); CR is caught here too, so a bare CR inside a command is refused.
 _CONTROL_RE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+# Body bytes fewer than this wait in the receive buffer for more (unless they finish the body).
+_SMALL_READ = 1024
 
 
 class ServerConnection(CommandsMixin, AuthMixin):
@@ -406,7 +408,13 @@ class ServerConnection(CommandsMixin, AuthMixin):
     def _step_data(self) -> bool:
         decoder = self._decoder
         assert decoder is not None
-        if not self._buf:
+        size = len(self._buf)
+        if not size:
+            return False
+        if size < _SMALL_READ and not decoder.may_end(self._buf.peek(size)):
+            # A client trickling a few bytes per read: wait for more rather than hand out tiny
+            # chunks (bounded: at most _SMALL_READ bytes wait), unless they may end the data.
+            # At EOF they are dropped with the transaction.
             return False
         raw = self._buf.peek(self.config.max_chunk_size)
         out, consumed = decoder.feed(raw)
@@ -429,8 +437,9 @@ class ServerConnection(CommandsMixin, AuthMixin):
 
     def _step_bdat(self) -> bool:
         if self._bdat_remaining:
-            if not self._buf:
-                return False
+            size = len(self._buf)
+            if size < min(self._bdat_remaining, _SMALL_READ):
+                return False  # as in _step_data: no tiny chunks for a trickling client
             count = min(self._bdat_remaining, len(self._buf), self.config.max_chunk_size)
             piece = self._buf.peek(count)
             self._buf.discard(count)

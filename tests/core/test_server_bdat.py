@@ -35,15 +35,28 @@ def test_bdat_zero_last_only() -> None:
 
 
 def test_chunk_streamed_in_pieces_bounded_by_chunk_size() -> None:
-    conn = in_transaction(max_chunk_size=4)
-    conn.receive_data(b"BDAT 10 LAST\r\n0123")
+    conn = in_transaction(max_chunk_size=1000)
+    conn.receive_data(b"BDAT 3000 LAST\r\n" + b"a" * 1500)
     first = drain(conn)
-    assert first == [BodyChunk(data=b"0123")]
-    conn.receive_data(b"456789NOOP\r\n")
+    assert first == [BodyChunk(data=b"a" * 1000)]  # 500 left: too few to hand out yet
+    conn.receive_data(b"b" * 1500 + b"NOOP\r\n")
     events = drain(conn)
-    assert [len(e.data) for e in events if isinstance(e, BodyChunk)] == [4, 2]
+    assert [len(e.data) for e in events if isinstance(e, BodyChunk)] == [1000, 1000]
     assert isinstance(events[-1], EndOfMessage)
     assert conn.data_to_send() == b"250 2.0.0 Message accepted\r\n250 2.0.0 OK\r\n"
+
+
+def test_trickled_chunk_is_batched() -> None:
+    conn = in_transaction()
+    conn.receive_data(b"BDAT 2000 LAST\r\n")
+    events = []
+    for _ in range(2000):
+        conn.receive_data(b"x")
+        events += drain(conn)
+    chunks = [e for e in events if isinstance(e, BodyChunk)]
+    assert len(chunks) <= 2
+    assert b"".join(c.data for c in chunks) == b"x" * 2000
+    assert isinstance(events[-1], EndOfMessage)
 
 
 @pytest.mark.parametrize(

@@ -262,3 +262,21 @@ def test_answering_before_the_decision_is_handed_out() -> None:
         conn.accept()
     assert isinstance(conn.next_event(), EndOfMessage)
     conn.accept()
+
+
+def test_trickled_body_is_batched_and_ends_promptly() -> None:
+    conn = in_transaction()
+    talk(conn, b"DATA\r\n")
+    wire = b"y" * 70 + b"\r\n"
+    events = []
+    for _ in range(50):
+        for i in range(len(wire)):
+            conn.receive_data(wire[i : i + 1])
+            events += drain(conn)
+    for byte in b".\r\n":
+        conn.receive_data(bytes([byte]))
+        events += drain(conn)
+    chunks = [e for e in events if isinstance(e, BodyChunk)]
+    assert len(chunks) <= 4
+    assert body_of(events) == wire * 50
+    assert isinstance(events[-1], EndOfMessage)  # right after the last byte of ".\r\n"
