@@ -133,6 +133,9 @@ CLIENT_SEEDS: dict[str, bytes] = {
     "many_lines": header(mask=17, repeat=2) + GREETING + b"250-line\r\n" * 30 + b"250 end\r\n",
     "closed_mid_reply": header(mask=18) + GREETING + b"250-mx\r\n250-PIPE",
     "garbage": header(mask=19, split=1) + bytes(range(256)),
+    # Found by the stateful test: MAIL refused, RCPT and DATA accepted (a confused server).
+    "refused_mail_then_354": header(mask=20) + GREETING + EHLO_FULL
+    + b"503 5.5.1 Sender already specified\r\n250 2.1.5 ok\r\n354 go\r\n250 2.0.0 ok\r\n",
 }
 
 
