@@ -169,8 +169,10 @@ def _setup(args: argparse.Namespace) -> _Setup:
     mechanisms: tuple[str, ...] = ()
     if credentials is not None:
         # SCRAM first (the password never crosses the wire), -PLUS when channel binding exists;
-        # the core offers a -PLUS variant only when the transport supplied the binding.
-        wanted = ["SCRAM-SHA-256-PLUS", "SCRAM-SHA-256", "PLAIN", "LOGIN"]
+        # the core offers a -PLUS variant only when the transport supplied the binding. The
+        # auth file holds plain passwords, so CRAM-MD5 (RFC 2195) can be offered too, for the
+        # clients that still prefer it; like the rest it is offered only under TLS by default.
+        wanted = ["SCRAM-SHA-256-PLUS", "SCRAM-SHA-256", "CRAM-MD5", "PLAIN", "LOGIN"]
         mechanisms = tuple(name for name in wanted if name in SERVER_MECHANISMS)
     config_options: dict[str, Any] = {
         "hostname": hostname,

@@ -118,8 +118,21 @@ def test_serve_self_signed_starttls_with_auth(tmp_path: Path) -> None:
             client.starttls(context=insecure)
             with pytest.raises(smtplib.SMTPSenderRefused):
                 client.sendmail("a@example.org", ["b@example.net"], BODY)
-            client.login("alice", "wonder:land")
+            offered = client.esmtp_features["auth"].split()
+            assert offered == ["SCRAM-SHA-256-PLUS", "SCRAM-SHA-256", "CRAM-MD5", "PLAIN", "LOGIN"]
+            client.login("alice", "wonder:land")  # smtplib picks CRAM-MD5 first
             client.sendmail("a@example.org", ["b@example.net"], BODY)
+        with smtplib.SMTP("127.0.0.1", s.port, timeout=WAIT) as client:
+            client.starttls(context=insecure)
+            client.ehlo()
+            client.user, client.password = "alice", "wonder:land"
+            assert client.auth("PLAIN", client.auth_plain)[0] == 235
+        with smtplib.SMTP("127.0.0.1", s.port, timeout=WAIT) as client:
+            client.starttls(context=insecure)
+            client.ehlo()
+            client.user, client.password = "alice", "wrong"
+            with pytest.raises(smtplib.SMTPAuthenticationError):
+                client.auth("LOGIN", client.auth_login)
         assert s.stop() == 0
     (stored,) = list((maildir / "new").iterdir())
     assert b" with ESMTPSA id " in stored.read_bytes()
