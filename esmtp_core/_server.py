@@ -34,7 +34,7 @@ from ._receivebuffer import ReceiveBuffer
 from ._reply import Reply
 from ._sasl import AuthQuery, AuthSecretLookup, ChannelBinding, CredentialAnswer, ServerMechanism
 from ._sentinels import NEED_DATA, PAUSED, Sentinel
-from ._server_auth import AuthMixin
+from ._server_auth import AuthMixin, advertised_auth_mechanisms
 from ._server_commands import CommandsMixin
 from ._state import Phase, Replies, Transaction
 
@@ -88,6 +88,8 @@ class ServerConnection(CommandsMixin, AuthMixin):
         self._discarding = False  # inside an over-long command line, dropping it
         self._hello: str | None = None
         self._esmtp = False
+        # The AUTH mechanisms the accepted EHLO/LHLO reply offered (SCRAM's downgrade check).
+        self._advertised_auth: tuple[str, ...] = ()
         self._tls_active = self.config.tls_on_connect
         self._channel_binding: ChannelBinding | None = None
         self._authenticated: str | None = None
@@ -263,6 +265,7 @@ class ServerConnection(CommandsMixin, AuthMixin):
             self._tls_active = True
             self._hello = None
             self._esmtp = False
+            self._advertised_auth = ()
             self._txn = None
             self._authenticated = None
         elif not (self.config.tls_on_connect and self._commands == 0):
@@ -513,6 +516,7 @@ class ServerConnection(CommandsMixin, AuthMixin):
             if reply.is_positive:
                 self._hello = pending.hostname
                 self._esmtp = pending.verb != "HELO"
+                self._advertised_auth = advertised_auth_mechanisms(reply) if self._esmtp else ()
         elif isinstance(pending, MailFrom):
             self._send(reply)
             if reply.is_positive:

@@ -30,7 +30,7 @@ from ._sasl import (
 )
 from ._state import Phase, Replies, Transaction
 
-__all__ = ["AuthMixin"]
+__all__ = ["AuthMixin", "advertised_auth_mechanisms"]
 
 _Advance = Callable[[ServerMechanism], ServerStep]
 
@@ -43,6 +43,28 @@ def _decode(text: str) -> bytes | None:
         return base64.b64decode(text.encode("ascii"), validate=True)
     except (UnicodeError, binascii.Error, ValueError):
         return None
+
+
+def advertised_auth_mechanisms(reply: Reply) -> tuple[str, ...]:
+    """The SASL mechanisms a positive EHLO/LHLO ``reply`` offers (RFC 4954 §3 ``AUTH`` keyword,
+    plus the pre-standard ``AUTH=`` form some servers add), upper case, in order.
+
+    Read from the reply actually sent rather than recomputed, so an application that answered
+    EHLO with its own capability list is taken at its word: SCRAM's channel-binding flag check
+    (RFC 5802 §6) must judge the client against what it really saw.
+    """
+    names: list[str] = []
+    for line in reply.lines[1:]:  # the first line is the greeting, not a keyword
+        keyword, _, rest = line.partition(" ")
+        keyword = keyword.upper()
+        if keyword.startswith("AUTH="):
+            rest = keyword[5:] + " " + rest
+        elif keyword != "AUTH":
+            continue
+        for name in rest.upper().split(" "):
+            if name and name not in names:
+                names.append(name)
+    return tuple(names)
 
 
 class AuthMixin:

@@ -53,6 +53,7 @@ class CommandsMixin:
         _esmtp: bool
         _tls_active: bool
         _channel_binding: ChannelBinding | None
+        _advertised_auth: tuple[str, ...]
         _authenticated: str | None
         _txn: Transaction | None
         _decoder: DataDecoder | None
@@ -73,10 +74,14 @@ class CommandsMixin:
     # --- helpers ---------------------------------------------------------------------------------
 
     def _sasl_context(self) -> SaslContext:
+        """The context of a mechanism started by AUTH: ``advertised_mechanisms`` is exactly what
+        the accepted EHLO reply offered in this TLS state (RFC 5802 §6: the server treats a
+        client's "y" flag as a downgrade only if it really advertised a ``-PLUS`` name)."""
         return SaslContext(
             hostname=self.config.hostname,
             tls_active=self._tls_active,
             channel_binding=self._channel_binding,
+            advertised_mechanisms=self._advertised_auth,
         )
 
     def _auth_mechanisms(self) -> list[str]:

@@ -8,16 +8,21 @@ import hmac
 from typing import ClassVar
 
 import pytest
-from server_helpers import drain, session, talk
+from server_helpers import drain, make, session, talk
 
 from esmtp_core import (
     SERVER_MECHANISMS,
     Authenticated,
     AuthPasswordCheck,
     AuthSecretLookup,
+    ChannelBinding,
+    ClientCredentials,
+    Hello,
     LocalProtocolError,
     RemoteProtocolError,
     Reply,
+    SaslContext,
+    ServerConnection,
     ServerMechanism,
 )
 from esmtp_core._sasl import (
@@ -28,6 +33,8 @@ from esmtp_core._sasl import (
     SaslSuccess,
     ServerStep,
 )
+from esmtp_core._scram import ScramSha256Client
+from esmtp_core._server_auth import advertised_auth_mechanisms
 
 
 def b64(data: bytes) -> bytes:
@@ -269,3 +276,72 @@ def test_shutdown_during_exchange_waits_for_its_end() -> None:
         b"501 5.7.0 Authentication cancelled\r\n421 4.3.2 mx.example Service shutting down\r\n"
     )
     assert conn.closed
+
+
+# --- SCRAM channel-binding flag against what the EHLO reply really offered (RFC 5802 §6) -------
+
+BINDING = ChannelBinding("tls-exporter", bytes(range(32)))
+
+
+def _scram_exchange(conn: ServerConnection, client: ScramSha256Client) -> bytes:
+    """Run a SCRAM-SHA-256 exchange for alice (password "pencil") and return the final reply."""
+    out = talk(conn, b"AUTH SCRAM-SHA-256 " + b64(client.initial_response()) + b"\r\n", None)
+    if not out:  # the lookup is pending
+        assert isinstance(conn.pending, AuthSecretLookup)
+        conn.provide_secret("pencil")
+        out = conn.data_to_send()
+    while out.startswith(b"334 "):
+        answer = client.respond(base64.b64decode(out[4:-2]))
+        out = talk(conn, b64(answer) + b"\r\n")
+    return out
+
+
+def _bound_session(offered: tuple[str, ...]) -> ServerConnection:
+    conn = make(tls_on_connect=True, auth_mechanisms=offered)
+    conn.tls_started(BINDING)
+    talk(conn, b"EHLO client\r\n")
+    return conn
+
+
+def test_scram_y_flag_accepted_when_no_plus_was_advertised() -> None:
+    # The server can bind but offers no -PLUS name: a binding-capable client says "y" (it saw
+    # no -PLUS offer), which is no downgrade, so the exchange succeeds.
+    conn = _bound_session(("SCRAM-SHA-256", "PLAIN"))
+    context = SaslContext(channel_binding=BINDING, advertised_mechanisms=("SCRAM-SHA-256", "PLAIN"))
+    client = ScramSha256Client(ClientCredentials(username="alice", password="pencil"), context)
+    assert client.initial_response().startswith(b"y,,")
+    client = ScramSha256Client(ClientCredentials(username="alice", password="pencil"), context)
+    assert _scram_exchange(conn, client) == b"235 2.7.0 Authentication successful\r\n"
+    assert client.complete
+    assert conn.authenticated == "alice"
+
+
+def test_scram_y_flag_refused_when_plus_was_advertised() -> None:
+    # The EHLO reply offered SCRAM-SHA-256-PLUS; a client saying "y" claims it saw none: someone
+    # stripped the offer on the way (a downgrade), so the exchange fails before any lookup.
+    conn = _bound_session(("SCRAM-SHA-256-PLUS", "SCRAM-SHA-256"))
+    context = SaslContext(channel_binding=BINDING, advertised_mechanisms=("SCRAM-SHA-256",))
+    client = ScramSha256Client(ClientCredentials(username="alice", password="pencil"), context)
+    assert _scram_exchange(conn, client) == b"535 5.7.8 Authentication credentials invalid\r\n"
+    assert conn.authenticated is None
+
+
+def test_advertised_mechanisms_come_from_the_reply_sent() -> None:
+    # An application answering EHLO with its own capability list is taken at its word.
+    conn = make(tls_on_connect=True, auth_mechanisms=("SCRAM-SHA-256-PLUS", "SCRAM-SHA-256"))
+    conn.tls_started(BINDING)
+    conn.receive_data(b"EHLO client\r\n")
+    assert isinstance(conn.next_event(), Hello)
+    conn.send_reply(Reply.make(250, None, "mx.example", "auth=scram-sha-256", "AUTH SCRAM-SHA-256"))
+    assert conn.data_to_send().endswith(b"250 AUTH SCRAM-SHA-256\r\n")
+    context = SaslContext(channel_binding=BINDING, advertised_mechanisms=("SCRAM-SHA-256",))
+    client = ScramSha256Client(ClientCredentials(username="alice", password="pencil"), context)
+    assert _scram_exchange(conn, client) == b"235 2.7.0 Authentication successful\r\n"
+
+
+def test_advertised_auth_mechanisms_parsing() -> None:
+    reply = Reply.make(
+        250, None, "AUTH not-a-keyword", "SIZE", "AUTH=login plain", "auth PLAIN  CRAM-MD5"
+    )
+    assert advertised_auth_mechanisms(reply) == ("LOGIN", "PLAIN", "CRAM-MD5")
+    assert advertised_auth_mechanisms(Reply.make(250, None, "mx.example")) == ()
