@@ -66,6 +66,12 @@ class ServerConfig:
     auth_require_tls: bool = True
     #: MAIL needs a successful AUTH first (530 5.7.0).
     auth_required: bool = False
+    #: SCRAM iteration count (RFC 5802 §5.1 ``i``) announced when the application answers an
+    #: ``AuthSecretLookup`` with a plain password, and for the made-up record shown to unknown
+    #: users. Match it to the count of your stored ``ScramSecrets`` so both look alike. At least 1;
+    #: RFC 5802 §5.1 and RFC 7677 §4 ask for at least 4096, and clients (this library's included)
+    #: refuse counts below 4096 or above 1,000,000, so stay within that range outside tests.
+    scram_iterations: int = 4096
     #: Answer VRFY through the application (default reply 252) or refuse it with 502.
     vrfy: bool = True
     #: Answer EXPN through the application or refuse it with 502 (the default, as most MTAs do).
@@ -101,7 +107,13 @@ class ServerConfig:
         _check_positive("max_message_size", self.max_message_size, allow_none=True)
         _check_positive("max_data_line_length", self.max_data_line_length, allow_none=True)
         _check_positive("max_commands", self.max_commands, allow_none=True)
-        for name in ("max_recipients", "max_errors", "max_auth_line_length", "max_chunk_size"):
+        for name in (
+            "max_recipients",
+            "max_errors",
+            "max_auth_line_length",
+            "max_chunk_size",
+            "scram_iterations",
+        ):
             _check_positive(name, getattr(self, name))
         if self.max_command_line_length < 512:
             raise ValueError("max_command_line_length must be at least 512 (RFC 5321 §4.5.3.1.4)")

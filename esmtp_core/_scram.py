@@ -17,8 +17,9 @@ Decisions where the RFCs leave room:
 * **Storage.** The server asks the application with an :class:`AuthSecretLookup` and accepts a
   :class:`ScramSecrets` (salt, iterations, StoredKey, ServerKey: the password is never needed) or
   the plain password. With a password, the salt is derived from a per-process random key and the
-  user name, and the count is :attr:`SaslContext.scram_iterations`, so the same user sees the same
-  salt on every attempt, exactly like a stored record.
+  user name, and the count is :attr:`SaslContext.scram_iterations` (set from
+  ``ServerConfig.scram_iterations`` by the server connection), so the same user sees the same salt
+  on every attempt, exactly like a stored record.
 * **Unknown users.** ``None`` (or ``False``) still yields a plausible server-first message whose
   salt is derived the same way, so probing clients cannot tell unknown users from wrong passwords
   (RFC 5802 §9). The fake salt is 16 octets and the count ``scram_iterations``: store secrets with

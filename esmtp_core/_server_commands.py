@@ -81,6 +81,7 @@ class CommandsMixin:
             hostname=self.config.hostname,
             tls_active=self._tls_active,
             channel_binding=self._channel_binding,
+            scram_iterations=self.config.scram_iterations,
             advertised_mechanisms=self._advertised_auth,
         )
 

@@ -22,6 +22,7 @@ from esmtp_core import (
     RemoteProtocolError,
     Reply,
     SaslContext,
+    ServerConfig,
     ServerConnection,
     ServerMechanism,
 )
@@ -345,3 +346,39 @@ def test_advertised_auth_mechanisms_parsing() -> None:
     )
     assert advertised_auth_mechanisms(reply) == ("LOGIN", "PLAIN", "CRAM-MD5")
     assert advertised_auth_mechanisms(Reply.make(250, None, "mx.example")) == ()
+
+
+# --- ServerConfig.scram_iterations -------------------------------------------------------------
+
+
+def _server_first(conn: ServerConnection, answer: str | None) -> bytes:
+    first = b"n,,n=" + (b"alice" if answer else b"nobody") + b",r=fyko+d2lbbFgONRv9qkxdawL"
+    talk(conn, b"AUTH SCRAM-SHA-256 " + b64(first) + b"\r\n", None)
+    assert isinstance(conn.pending, AuthSecretLookup)
+    conn.provide_secret(answer)
+    out = conn.data_to_send()
+    assert out.startswith(b"334 ")
+    return base64.b64decode(out[4:-2])
+
+
+@pytest.mark.parametrize("answer", ["pencil", None])
+def test_scram_iterations_from_config(answer: str | None) -> None:
+    # Both a plain-password answer and an unknown user announce the configured count.
+    conn = session(tls_on_connect=True, auth_mechanisms=("SCRAM-SHA-256",), scram_iterations=5000)
+    assert _server_first(conn, answer).endswith(b",i=5000")
+    conn = session(tls_on_connect=True, auth_mechanisms=("SCRAM-SHA-256",))
+    assert _server_first(conn, answer).endswith(b",i=4096")
+
+
+def test_scram_iterations_config_round_trip() -> None:
+    conn = session(tls_on_connect=True, auth_mechanisms=("SCRAM-SHA-256",), scram_iterations=8192)
+    client = ScramSha256Client(
+        ClientCredentials(username="alice", password="pencil"), SaslContext()
+    )
+    assert _scram_exchange(conn, client) == b"235 2.7.0 Authentication successful\r\n"
+
+
+@pytest.mark.parametrize("value", [0, -1, True])
+def test_scram_iterations_validated(value: int) -> None:
+    with pytest.raises(ValueError, match="scram_iterations"):
+        ServerConfig(scram_iterations=value)
