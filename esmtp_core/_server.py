@@ -102,6 +102,8 @@ class ServerConnection(CommandsMixin, AuthMixin):
         self._bdat_accepting = False  # the current chunk belongs to the transaction
         self._bdat_too_big = False
         self._mechanism: ServerMechanism | None = None
+        # reject(reply) on an AUTH query: the reply that ends the exchange instead of the 535.
+        self._auth_failure_reply: Reply | None = None
         self._enhanced = self.config.enhanced_status_codes
         self._extra_verbs = frozenset(verb.upper() for verb in self.config.extra_commands)
 
@@ -224,7 +226,14 @@ class ServerConnection(CommandsMixin, AuthMixin):
 
     def reject(self, reply: Reply | None = None) -> None:
         """Answer the pending decision negatively: ``reply`` or the default (550 family; 535 5.7.8
-        for credentials)."""
+        for credentials).
+
+        For an AUTH query the reply is the final reply of the exchange, sent where the mechanism
+        would send its ``535``: at once for PLAIN, LOGIN and CRAM-MD5, after the error-JSON
+        exchange for OAUTHBEARER/XOAUTH2 (RFC 7628 §3.2.2), after the client-final message for
+        SCRAM (which carries on with a made-up record so a rejected user looks like a wrong
+        password, RFC 5802 §9).
+        """
         pending = self._require_pending()
         if reply is not None and reply.is_positive:
             raise LocalProtocolError("reject() needs a 4xx or 5xx reply")

@@ -79,6 +79,7 @@ class AuthMixin:
         _txn: Transaction | None
         _pending: Event | AuthQuery | None
         _mechanism: ServerMechanism | None
+        _auth_failure_reply: Reply | None
 
         def _send(self, reply: Reply) -> None: ...
         def _error(self, reply: Reply) -> None: ...
@@ -124,6 +125,7 @@ class AuthMixin:
                 self._error(Replies.AUTH_BAD_BASE64)
                 return
         self._mechanism = SERVER_MECHANISMS[name](self._sasl_context())
+        self._auth_failure_reply = None
         self._run(lambda mechanism: mechanism.start(initial))
 
     def _auth_response(self, line: bytes) -> None:
@@ -150,13 +152,17 @@ class AuthMixin:
         self._error(Replies.AUTH_LINE_TOO_LONG)
 
     def _auth_answer(self, answer: CredentialAnswer, reply: Reply | None) -> None:
-        """The application answered an AUTH query; ``reply`` overrides the failure reply."""
+        """The application answered an AUTH query; ``reply`` (from ``reject(reply)``) replaces
+        the ``535`` that ends the exchange.
+
+        The mechanism still finishes its own failure path first: SCRAM goes on with a made-up
+        record (RFC 5802 §9: a rejected user must look like a wrong password, not fail one step
+        earlier), OAUTHBEARER/XOAUTH2 send their error JSON and wait for the dummy response (RFC
+        7628 §3.2.2). PLAIN, LOGIN and CRAM-MD5 fail at once, so the reply goes out now.
+        """
         self._pending = None
         if reply is not None:
-            self._mechanism = None
-            self._error(reply)
-            self._maybe_finish_shutdown()
-            return
+            self._auth_failure_reply = reply
         self._run(lambda mechanism: mechanism.resume(answer))
         self._maybe_finish_shutdown()
 
@@ -187,5 +193,10 @@ class AuthMixin:
         else:
             assert isinstance(step, SaslFailure)
             self._mechanism = None
+            reply = step.reply
+            if self._auth_failure_reply is not None and reply.code == 535:
+                # The credential failure the application decided, with its own words; protocol
+                # faults on the way (a 501 for a malformed message) keep their own reply.
+                reply = self._auth_failure_reply
             # Counted as an error so one connection cannot guess passwords for ever.
-            self._error(step.reply)
+            self._error(reply)

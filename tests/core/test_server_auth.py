@@ -15,6 +15,7 @@ from esmtp_core import (
     Authenticated,
     AuthPasswordCheck,
     AuthSecretLookup,
+    AuthTokenCheck,
     ChannelBinding,
     ClientCredentials,
     Hello,
@@ -382,3 +383,73 @@ def test_scram_iterations_config_round_trip() -> None:
 def test_scram_iterations_validated(value: int) -> None:
     with pytest.raises(ValueError, match="scram_iterations"):
         ServerConfig(scram_iterations=value)
+
+
+# --- reject(reply) on SCRAM and OAuth queries: the application's reply ends the exchange -------
+
+TEMPORARY = Reply.make(454, "4.7.0", "Directory unavailable")
+DEFAULT_535 = b"535 5.7.8 Authentication credentials invalid\r\n"
+
+
+@pytest.mark.parametrize(
+    ("reply", "final"), [(TEMPORARY, b"454 4.7.0 Directory unavailable\r\n"), (None, DEFAULT_535)]
+)
+def test_scram_lookup_rejected_with_reply(reply: Reply | None, final: bytes) -> None:
+    # The exchange carries on with a made-up record (the client cannot tell a rejected user from a
+    # wrong password by where it fails); the application's reply replaces the final 535.
+    conn = session(tls_on_connect=True, auth_mechanisms=("SCRAM-SHA-256",))
+    client = ScramSha256Client(
+        ClientCredentials(username="alice", password="pencil"), SaslContext()
+    )
+    talk(conn, b"AUTH SCRAM-SHA-256 " + b64(client.initial_response()) + b"\r\n", None)
+    assert isinstance(conn.pending, AuthSecretLookup)
+    conn.reject(reply)
+    out = conn.data_to_send()
+    assert out.startswith(b"334 ")
+    assert talk(conn, b64(client.respond(base64.b64decode(out[4:-2]))) + b"\r\n") == final
+    assert conn.authenticated is None
+    assert talk(conn, b"NOOP\r\n") == b"250 2.0.0 OK\r\n"
+
+
+@pytest.mark.parametrize(
+    ("mechanism", "initial", "dummy"),
+    [
+        ("XOAUTH2", b"user=alice\x01auth=Bearer ya29.bad\x01\x01", b""),
+        ("OAUTHBEARER", b"n,a=alice,\x01auth=Bearer ya29.bad\x01\x01", b"\x01"),
+    ],
+)
+@pytest.mark.parametrize(
+    ("reply", "final"), [(TEMPORARY, b"454 4.7.0 Directory unavailable\r\n"), (None, DEFAULT_535)]
+)
+def test_token_check_rejected_with_reply(
+    mechanism: str, initial: bytes, dummy: bytes, reply: Reply | None, final: bytes
+) -> None:
+    # RFC 7628 §3.2.2: the error JSON goes first as a challenge; after the client's dummy
+    # response the application's reply (not the default 535) ends the exchange.
+    conn = session(tls_on_connect=True, auth_mechanisms=(mechanism,))
+    talk(conn, f"AUTH {mechanism} ".encode() + b64(initial) + b"\r\n", None)
+    assert isinstance(conn.pending, AuthTokenCheck)
+    conn.reject(reply)
+    out = conn.data_to_send()
+    assert out.startswith(b"334 ")
+    assert b"status" in base64.b64decode(out[4:-2])
+    assert talk(conn, (b64(dummy) if dummy else b"") + b"\r\n") == final
+    assert conn.authenticated is None
+
+
+def test_token_check_reply_does_not_hide_a_malformed_dummy_response() -> None:
+    conn = session(tls_on_connect=True, auth_mechanisms=("OAUTHBEARER",))
+    initial = b"n,a=alice,\x01auth=Bearer ya29.bad\x01\x01"
+    talk(conn, b"AUTH OAUTHBEARER " + b64(initial) + b"\r\n", None)
+    conn.reject(TEMPORARY)
+    assert conn.data_to_send().startswith(b"334 ")
+    assert talk(conn, b64(b"junk") + b"\r\n") == b"501 5.5.2 Malformed authentication response\r\n"
+
+
+def test_cram_md5_lookup_rejected_with_reply_at_once() -> None:
+    conn = session(tls_on_connect=True, auth_mechanisms=("CRAM-MD5",))
+    talk(conn, b"AUTH CRAM-MD5\r\n")
+    conn.receive_data(b64(b"tim " + b"0" * 32) + b"\r\n")
+    assert isinstance(conn.next_event(), AuthSecretLookup)
+    conn.reject(TEMPORARY)
+    assert conn.data_to_send() == b"454 4.7.0 Directory unavailable\r\n"
