@@ -35,6 +35,9 @@ Decisions where the RFCs leave room:
 * BDAT is used whenever CHUNKING is offered (no dot-stuffing, exact bytes). A BDAT body that is not
   ``BODY=BINARYMIME`` is still CRLF-normalised (RFC 3030 §3: it must be canonical) but gets no
   final CRLF; a ``BINARYMIME`` body is sent byte for byte.
+* ``BODY=BINARYMIME`` only when the caller asks for it (``binary=True`` or in ``mail_params``),
+  never guessed from the content: everything else is CRLF-normalised, so no bare CR or LF ever
+  leaves the client (the SMTP smuggling attacks of 2023 depend on them).
 """
 
 from __future__ import annotations
@@ -66,7 +69,7 @@ from ._sasl import (
     select_client_mechanism,
 )
 from ._sentinels import NEED_DATA, PAUSED, Sentinel
-from ._stuffing import DotStuffer, LineEndingNormalizer, normalize_line_endings
+from ._stuffing import DotStuffer, LineEndingNormalizer
 
 __all__ = ["ClientConnection", "ClientState"]
 
@@ -533,26 +536,30 @@ class ClientConnection(ReplyHandling):
         message: bytes,
         *,
         mail_params: MailParams | None = None,
+        binary: bool = False,
     ) -> None:
         """The whole transaction for a message in memory: :meth:`start_transaction` with the size
-        declared, ``BODY=8BITMIME`` only for 8-bit content, and ``BODY=BINARYMIME`` when the
-        message has NUL or bare CR/LF octets and the server offers it (sent byte for byte; without
-        BINARYMIME such a message is CRLF-normalised); then the body. One
-        :class:`TransactionResult` follows."""
-        caps = self.capabilities
-        binary_usable = (
-            caps.chunking
-            and caps.binarymime
-            and self.config.use_chunking
-            and self.config.use_binarymime
-        )
-        canonical = normalize_line_endings(message)
-        binary = binary_usable and (canonical != message or b"\0" in message)
+        declared and ``BODY=8BITMIME`` only for 8-bit content, then the body. One
+        :class:`TransactionResult` follows.
+
+        The message is CRLF-normalised (bare LF and bare CR become CRLF: the client never puts a
+        bare line ending on the wire) and goes over DATA or, with CHUNKING, BDAT. Only when the
+        caller asks for it — ``binary=True`` or ``BODY=BINARYMIME`` in ``mail_params`` — is it
+        sent byte for byte as ``BODY=BINARYMIME`` (RFC 3030 §3; needs CHUNKING and BINARYMIME,
+        else LocalProtocolError). The core does not guess from the content: a bare LF in a text
+        message is far more often a Unix line ending than binary data. NUL octets are sent as
+        given either way; RFC 6152 allows them in BINARYMIME only, so say ``binary=True``.
+        """
+        params = mail_params or MailParams()
+        binary = binary or params.body is BodyType.BINARY_MIME
+        size = len(message)
+        if not binary:  # the CRLF form's length: every bare CR or LF gains one octet
+            size += message.count(b"\n") + message.count(b"\r") - 2 * message.count(b"\r\n")
         self.start_transaction(
             sender,
             recipients,
             mail_params=mail_params,
-            size=len(message if binary else canonical),
+            size=size,
             eight_bit=not message.isascii(),
             binary=binary,
         )

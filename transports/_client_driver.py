@@ -292,14 +292,7 @@ class ClientDriver:
             if conn.state is not ClientState.READY:
                 raise SMTPClientError(f"cannot send in state {conn.state.name}: connect() first")
             try:
-                if binary:
-                    conn.start_transaction(
-                        sender, rcpts, mail_params=params, size=len(data), binary=True
-                    )
-                    conn.send_body(data)
-                    conn.end_body()
-                else:
-                    conn.send_message(sender, rcpts, data, mail_params=params)
+                conn.send_message(sender, rcpts, data, mail_params=params, binary=binary)
             except LocalProtocolError as exc:
                 raise SMTPNotSupportedError(str(exc)) from exc
             event = yield from self._event(TransactionResult)

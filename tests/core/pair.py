@@ -80,6 +80,8 @@ class ConnectionPair:
         #: Messages the server accepted: (sender, recipients, body).
         self.messages: list[tuple[str, tuple[str, ...], bytes]] = []
         self.aborted: list[Reply] = []
+        #: Every byte the client sent (to check it never emits a bare CR or LF).
+        self.wire = bytearray()
         self._body = bytearray()
         self._sender = ""
         self._eof_sent = False
@@ -135,6 +137,7 @@ class ConnectionPair:
         out: list[ClientEvent] = []
         while True:
             to_server = self.client.data_to_send()
+            self.wire += to_server
             for piece in self.split_to_server(to_server):
                 self.server.receive_data(piece)
                 self._run_server()

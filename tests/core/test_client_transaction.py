@@ -259,13 +259,48 @@ def test_lmtp_low_level_data_replies() -> None:
 def test_bdat_one_flight_with_pipelining() -> None:
     conn = ready()
     binary = b"\x00\x01\r\n.\r\n\n\rend"
-    conn.send_message("a@x.org", ["b@x.org"], binary)
+    conn.send_message("a@x.org", ["b@x.org"], binary, binary=True)
     assert conn.data_to_send() == (
         b"MAIL FROM:<a@x.org> SIZE=12 BODY=BINARYMIME\r\nRCPT TO:<b@x.org>\r\n"
         b"BDAT 12 LAST\r\n" + binary
     )
     res = result(conn, b"250 ok\r\n250 ok\r\n250 2.0.0 got it\r\n")
     assert res.ok
+
+
+def test_binarymime_only_when_asked_for() -> None:
+    """Bare LF/CR never choose BINARYMIME: they become CRLF (issue 3; no bare line ending ever
+    leaves the client, issue 7). SIZE declares the normalised length."""
+    odd = b"\x00\x01\r\n.\r\n\n\rend"
+    conn = ready()
+    conn.send_message("a@x.org", ["b@x.org"], odd)
+    assert conn.data_to_send() == (
+        b"MAIL FROM:<a@x.org> SIZE=14\r\nRCPT TO:<b@x.org>\r\n"
+        b"BDAT 14 LAST\r\n\x00\x01\r\n.\r\n\r\n\r\nend"
+    )
+    eight_bit = ready()
+    eight_bit.send_message("a@x.org", ["b@x.org"], b"caf\xc3\xa9\nbare\r")
+    assert eight_bit.data_to_send() == (
+        b"MAIL FROM:<a@x.org> SIZE=13 BODY=8BITMIME\r\nRCPT TO:<b@x.org>\r\n"
+        b"BDAT 13 LAST\r\ncaf\xc3\xa9\r\nbare\r\n"
+    )
+    # BODY=BINARYMIME in mail_params asks for it too: byte for byte.
+    asked = ready()
+    asked.send_message(
+        "a@x.org", ["b@x.org"], odd, mail_params=MailParams(body=BodyType.BINARY_MIME)
+    )
+    sent = asked.data_to_send()
+    assert sent.endswith(b"SIZE=12 BODY=BINARYMIME\r\nRCPT TO:<b@x.org>\r\nBDAT 12 LAST\r\n" + odd)
+
+
+def test_send_message_over_data_never_sends_bare_line_ends() -> None:
+    conn = ready(use_chunking=False)
+    conn.send_message("a@x.org", ["b@x.org"], b"a\nb\rc\r\n.d\n")
+    conn.data_to_send()
+    events(conn, b"250 ok\r\n250 ok\r\n354 go\r\n")
+    assert conn.data_to_send() == b"a\r\nb\r\nc\r\n..d\r\n.\r\n"
+    with pytest.raises(LocalProtocolError, match="BINARYMIME"):
+        ready(use_chunking=False).send_message("a@x.org", ["b@x.org"], b"x", binary=True)
 
 
 def test_bdat_text_is_normalised_but_not_terminated() -> None:

@@ -179,9 +179,11 @@ class ClientAgainstServer(RuleBasedStateMachine):
         use_binary: bool,
         answers: list[bool],
     ) -> None:
-        body = binary if use_binary and self.binary_ok else text
+        use_binary = use_binary and self.binary_ok
+        body = binary if use_binary else text
         self.answers.extend(answers)
-        self.client.send_message(sender, recipients, body)
+        # BINARYMIME only on request: without it bare CR/LF would be made CRLF.
+        self.client.send_message(sender, recipients, body, binary=use_binary)
         self.pump()
         self.answers.clear()
         assert self.new_events() == ["TransactionResult"]

@@ -79,12 +79,16 @@ def test_binarymime_over_bdat_is_byte_exact(client_kind: str, handler: ParamsRec
     ) as client:
         assert client.capabilities.chunking
         assert client.capabilities.binarymime
-        assert client.send_message(body, "a@example.org", ["b@example.net"]).ok
+        assert client.send_message(body, "a@example.org", ["b@example.net"], binary=True).ok
         # binary=True forces BINARYMIME even for a canonical message
         assert client.send_message(TEXT, "a@example.org", ["b@example.net"], binary=True).ok
-    assert [m.content for m in handler.messages] == [body, TEXT]
-    assert [p.body for p in handler.mail_params] == [BodyType.BINARY_MIME] * 2
-    assert handler.mail_params[0].size == len(body)
+        # never chosen from the content: without binary=True bare CR/LF become CRLF
+        assert client.send_message(body, "a@example.org", ["b@example.net"]).ok
+    crlf = b"Subject: bin\r\n\r\n\x00\x01 bare LF\r\n bare CR\r\n no final CRLF \xff"
+    assert [m.content for m in handler.messages] == [body, TEXT, crlf]
+    bodies = [p.body for p in handler.mail_params]
+    assert bodies == [BodyType.BINARY_MIME, BodyType.BINARY_MIME, BodyType.EIGHT_BIT_MIME]
+    assert [p.size for p in handler.mail_params] == [len(body), len(TEXT), len(crlf)]
 
 
 @pytest.mark.parametrize("chunking", [True, False], ids=["bdat", "data"])

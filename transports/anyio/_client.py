@@ -140,10 +140,11 @@ class Client(ClientBase):
         ``message`` is an :class:`email.message.EmailMessage` (sender and recipients default
         from its headers, ``Bcc`` is stripped, as :meth:`smtplib.SMTP.send_message`) or the exact
         bytes (then ``sender`` and ``recipients`` are required; ``""`` is the null sender).
-        PIPELINING, CHUNKING (BDAT), BINARYMIME (bodies with NUL or bare CR/LF), 8BITMIME, SMTPUTF8
-        and SIZE are used when offered; ``binary=True`` forces ``BODY=BINARYMIME`` (needs the
-        server's CHUNKING and BINARYMIME). ``dsn_notify``/``dsn_return``/``envid`` ask for
-        delivery status notifications when the server offers DSN (RFC 3461).
+        PIPELINING, CHUNKING (BDAT), 8BITMIME, SMTPUTF8 and SIZE are used when offered; line
+        endings are made CRLF, unless ``binary=True`` sends the bytes exactly as
+        ``BODY=BINARYMIME`` (needs the server's CHUNKING and BINARYMIME).
+        ``dsn_notify``/``dsn_return``/``envid`` ask for delivery status notifications when the
+        server offers DSN (RFC 3461).
         Raises :class:`~transports.errors.SMTPSendError` (sender refused, every recipient refused,
         message refused) when no recipient got it; a partial success returns normally.
         """
