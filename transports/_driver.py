@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Generator, Sequence
@@ -76,6 +77,8 @@ HANDLER_FAILED = Reply.make(451, "4.3.0", "Local error in processing, try again 
 AUTH_TEMPORARY_FAILURE = Reply.make(454, "4.7.0", "Temporary authentication failure")
 NOT_IMPLEMENTED = Reply.make(502, "5.5.1", "Command not implemented")
 MESSAGE_ACCEPTED = Reply.make(250, "2.0.0", "Message accepted")
+#: A 354 reply line among the core's output (RFC 5321 §4.2: code, then SP or "-").
+_GO_AHEAD = re.compile(rb"(?:\A|\n)354[ -]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +137,14 @@ class _DriverBase:
         data = self.conn.data_to_send()
         if data:
             self._progress()  # a reply went out: the next command's time starts now
+            if (
+                self._message_deadline is None
+                and self.options.data_timeout is not None
+                and _GO_AHEAD.search(data)
+            ):
+                # The core answers DATA with 354 itself (there is no event for it) and may hold
+                # back a small body; the DATA clock starts with that go-ahead.
+                self._message_deadline = self._clock() + self.options.data_timeout
         return data
 
     def read_timeout(self) -> float | None:
@@ -315,7 +326,7 @@ class _DriverBase:
 
     def _begin_message(self, envelope: Envelope) -> Steps:
         self._message_started, self._message_failed = True, False
-        if self.options.data_timeout is not None:
+        if self.options.data_timeout is not None and self._message_deadline is None:
             self._message_deadline = self._clock() + self.options.data_timeout
         result = yield _Call("message_start", (self.session, envelope))
         if isinstance(result, _Failed):
