@@ -53,15 +53,7 @@ def test_several_recipients(serve_starttls: OurServer, work: Path) -> None:
     stored_exactly(serve_starttls, sent, tag)
 
 
-CRAM_MD5_MISSING = pytest.mark.xfail(
-    reason="esmtp serve does not offer CRAM-MD5 yet (transports/_serve_cli.py mechanism list)",
-    strict=True,
-)
-
-
-@pytest.mark.parametrize(
-    "mechanism", ["PLAIN", "LOGIN", pytest.param("CRAM-MD5", marks=CRAM_MD5_MISSING)]
-)
+@pytest.mark.parametrize("mechanism", ["PLAIN", "LOGIN", "CRAM-MD5"])
 def test_starttls_verified_auth(
     serve_starttls: OurServer, pki: TestPKI, work: Path, mechanism: str
 ) -> None:
