@@ -144,6 +144,7 @@ class Maildir:
     """A Maildir (``tmp/``, ``new/``, ``cur/``), created if missing.
 
     Unique names follow the Maildir convention ``<seconds>.M<usec>P<pid>Q<n>R<random>.<host>``
+    (microseconds and counter zero-padded, so one process's deliveries sort in order)
     with ``/`` and ``:`` in the host name written as ``\\057`` and ``\\072``.
     """
 
@@ -161,8 +162,9 @@ class Maildir:
         """A file name no other delivery (in any process) will use."""
         now = time.time()
         seconds, usec = int(now), int((now % 1) * 1_000_000)
+        # Fixed-width microseconds and counter: within one process, names sort in delivery order.
         return (
-            f"{seconds}.M{usec}P{os.getpid()}Q{next(self._counter)}"
+            f"{seconds}.M{usec:06d}P{os.getpid()}Q{next(self._counter):09d}"
             f"R{secrets.token_hex(4)}.{self._host}"
         )
 

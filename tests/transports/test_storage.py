@@ -123,8 +123,10 @@ def test_maildir_fsyncs_file_before_rename_and_directory_after(
 
 def test_maildir_unique_names(tmp_path: Path) -> None:
     maildir = Maildir(tmp_path)
-    names = {maildir.unique_name() for _ in range(1000)}
+    ordered = [maildir.unique_name() for _ in range(1000)]
+    names = set(ordered)
     assert len(names) == 1000
+    assert sorted(ordered) == ordered  # one process's deliveries sort in order
     assert all("/" not in name and ":" not in name for name in names)
 
 
