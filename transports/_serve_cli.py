@@ -253,26 +253,20 @@ def _run_blocking(setup: _Setup, module_name: str) -> None:
     server_class = importlib.import_module(module_name).Server
     server = server_class(setup.handler, host=setup.host, port=setup.port, **setup.server_options)
     signalled = threading.Event()
-    started = threading.Event()
-    once = threading.Lock()
 
-    def begin_shutdown() -> None:
-        if once.acquire(blocking=False):  # never blocks: this may run inside a signal handler
-            logger.info("stopping (signal)")
-            # The shutdown waits for sessions; never do that inside the signal handler itself.
-            threading.Thread(target=server.shutdown, args=(SHUTDOWN_GRACE,), daemon=True).start()
+    def stop_on_signal() -> None:
+        # The shutdown waits for sessions: it runs here, never inside the signal handler.
+        signalled.wait()
+        logger.info("stopping (signal)")
+        server.shutdown(SHUTDOWN_GRACE)
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         signalled.set()
-        if started.is_set():
-            begin_shutdown()
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, on_signal)
     server.start()
-    started.set()
-    if signalled.is_set():  # a signal between installing the handlers and now
-        begin_shutdown()
+    threading.Thread(target=stop_on_signal, name="esmtp-stop", daemon=True).start()
     server.serve_forever()
 
 
