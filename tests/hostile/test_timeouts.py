@@ -12,10 +12,14 @@ against all adapters at once (one thread each) so the suite pays its wall time o
 from __future__ import annotations
 
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
+
+import pytest
+import trustme
 
 from esmtp_core import ServerConfig
 
@@ -50,17 +54,44 @@ def _trickle(peer: RawPeer, first: bytes, byte: bytes) -> tuple[float, bytes]:
     return time.monotonic() - started, b"(never cut)"
 
 
+def _greeted(peer: RawPeer) -> None:
+    assert peer.read_reply().code == 220
+
+
 def _silent(peer: RawPeer) -> tuple[float, bytes]:
+    """Say nothing at all (before a TLS handshake too: the server must not wait for ever)."""
     started = time.monotonic()
     peer.sock.settimeout(PATIENCE)
     try:
         data = peer.sock.recv(4096)
     except TimeoutError:
         data = b"(never cut)"
+    except ConnectionResetError:
+        data = b""  # closed with a reset: cut all the same
     return time.monotonic() - started, data
 
 
+def _silent_after_greeting(peer: RawPeer) -> tuple[float, bytes]:
+    _greeted(peer)
+    return _silent(peer)
+
+
+def _silent_after_starttls(peer: RawPeer) -> tuple[float, bytes]:
+    """Accept the server's 220 to STARTTLS, then never start the handshake."""
+    _greeted(peer)
+    assert peer.command(b"EHLO slow.example").code == 250
+    assert peer.command(b"STARTTLS").code == 220
+    return _silent(peer)
+
+
+def _plaintext_to_implicit_tls(peer: RawPeer) -> tuple[float, bytes]:
+    """Speak plaintext SMTP to a port that expects a TLS ClientHello."""
+    peer.send(b"EHLO plain.example\r\n")
+    return _silent(peer)
+
+
 def _data_trickle(peer: RawPeer) -> tuple[float, bytes]:
+    _greeted(peer)
     assert peer.command(b"EHLO slow.example").code == 250
     peer.send(b"MAIL FROM:<slow@example.org>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n")
     assert [peer.read_reply().code for _ in range(3)] == [250, 250, 354]
@@ -68,11 +99,15 @@ def _data_trickle(peer: RawPeer) -> tuple[float, bytes]:
 
 
 def _command_trickle(peer: RawPeer) -> tuple[float, bytes]:
+    _greeted(peer)
     return _trickle(peer, b"E", b"H")
 
 
-def _run_everywhere(scenario: Callable[[RawPeer], tuple[float, bytes]]) -> dict[str, Any]:
-    """Run ``scenario`` against every adapter concurrently; return each one's outcome."""
+def _run_everywhere(
+    scenario: Callable[[RawPeer], tuple[float, bytes]], **options: Any
+) -> dict[str, Any]:
+    """Run ``scenario`` against every adapter concurrently (servers built with ``options``);
+    return each one's outcome."""
     results: dict[str, Any] = {}
 
     def one(kind: str) -> None:
@@ -80,20 +115,25 @@ def _run_everywhere(scenario: Callable[[RawPeer], tuple[float, bytes]]) -> dict[
         config = ServerConfig(hostname="mx.test")
         try:
             with running_server(
-                kind, handler, config=config, timeout=TIMEOUT, data_timeout=DATA_TIMEOUT
+                kind,
+                handler,
+                config=config,
+                timeout=TIMEOUT,
+                data_timeout=DATA_TIMEOUT,
+                tls_handshake_timeout=TIMEOUT,
+                **options,
             ) as address:
                 peer = RawPeer.connect(*address)
                 try:
-                    assert peer.read_reply().code == 220
                     results[kind] = scenario(peer)
                 finally:
                     peer.close()
         except BaseException as exc:
             results[kind] = exc
 
-    threads = [threading.Thread(target=one, args=(kind,))
-        for kind in ADAPTERS
-        if adapter_available(kind)]
+    threads = [
+        threading.Thread(target=one, args=(kind,)) for kind in ADAPTERS if adapter_available(kind)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -115,7 +155,38 @@ def _assert_cut(results: dict[str, Any], within: float) -> None:
 
 
 def test_silent_client_is_cut() -> None:
-    _assert_cut(_run_everywhere(_silent), within=TIMEOUT + 2.0)
+    _assert_cut(_run_everywhere(_silent_after_greeting), within=TIMEOUT + 2.0)
+
+
+@pytest.fixture(scope="module")
+def tls_context() -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    trustme.CA().issue_cert("localhost", "127.0.0.1").configure_cert(context)
+    return context
+
+
+def test_client_never_starting_the_starttls_handshake_is_cut(tls_context: ssl.SSLContext) -> None:
+    results = _run_everywhere(_silent_after_starttls, tls_context=tls_context)
+    _assert_cut(results, within=TIMEOUT + 2.0)
+
+
+def test_silent_client_on_implicit_tls_is_cut(tls_context: ssl.SSLContext) -> None:
+    results = _run_everywhere(_silent, tls_context=tls_context, implicit_tls=True)
+    _assert_cut(results, within=TIMEOUT + 2.0)
+
+
+def test_plaintext_on_implicit_tls_is_closed(tls_context: ssl.SSLContext) -> None:
+    results = _run_everywhere(
+        _plaintext_to_implicit_tls, tls_context=tls_context, implicit_tls=True
+    )
+    # No SMTP reply can be sent before TLS: the server just closes (a TLS alert may come first).
+    failures = {
+        kind: outcome
+        for kind, outcome in results.items()
+        if isinstance(outcome, BaseException) or outcome[1].startswith(b"(never")
+        or outcome[0] > TIMEOUT + 2.0
+    }
+    assert not failures, failures
 
 
 def test_body_trickling_one_byte_per_second_is_cut() -> None:
