@@ -280,3 +280,26 @@ def test_trickled_body_is_batched_and_ends_promptly() -> None:
     assert len(chunks) <= 4
     assert body_of(events) == wire * 50
     assert isinstance(events[-1], EndOfMessage)  # right after the last byte of ".\r\n"
+
+
+@pytest.mark.parametrize("read", [5, 333, 1 << 20])
+@pytest.mark.parametrize("kind", ["prose", "base64"])
+def test_full_stops_and_dot_lines(kind: str, read: int) -> None:
+    # Prose has a full stop every few words (the decoder then searches for "CRLF ." itself);
+    # base64 has no dot at all (it hops from dot line to dot line). Same reading either way.
+    if kind == "prose":
+        lines = [b"Line %d. Ends here. ...\r\n" % i for i in range(300)]
+    else:
+        lines = [b"QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo%04d\r\n" % i for i in range(300)]
+    lines[7::50] = [b"." + line for line in lines[7::50]]
+    body = b"".join(lines)
+    wire = body.replace(b"\r\n.", b"\r\n..") + b".\r\nNOOP\r\n"
+    conn = in_transaction()
+    talk(conn, b"DATA\r\n")
+    events = []
+    for start in range(0, len(wire), read):
+        conn.receive_data(wire[start : start + read])
+        events += drain(conn)
+    assert body_of(events) == body
+    assert events[-1] == EndOfMessage(size=len(body), recipients=("b@example.net",))
+    assert conn.data_to_send() == b"250 2.0.0 Message accepted\r\n250 2.0.0 OK\r\n"

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from unittest import mock
 
-from hypothesis import given, settings
+import pytest
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from server_helpers import make
 
@@ -22,6 +24,7 @@ from esmtp_core import (
     MessageAborted,
     RemoteProtocolError,
     ServerConnection,
+    _data,
 )
 from esmtp_core._data import DataDecoder
 
@@ -81,6 +84,47 @@ def test_decoder_matches_reference_for_any_split(wire: bytes, points: list[int])
     else:
         assert decoder.problem is not None
         assert b"".join(out) == b"" or decoder.size < len(body)
+
+
+@pytest.mark.parametrize(
+    ("strays", "loops"),
+    [(0, 32), (1, 32), (16, 0), (16, 1), (0, 0)],
+    ids=["search-at-once", "search-after-one", "split-at-once", "split-after-one", "search-split"],
+)
+@FAST
+@given(
+    wire=st.lists(
+        st.sampled_from([b"a", b".", b". ", b"\r\n", b"\r\n.", b"\r\n..", b"\r\n.\r\n", b"\r"]),
+        max_size=40,
+    ).map(b"".join),
+    points=st.lists(st.integers(0, 300), max_size=6),
+)
+# Full stops, the end, then more dot lines in the same read: only the first end counts.
+@example(wire=b"a. b.\r\n..c\r\n.\r\nd\r\n.x\r\n..\r\n.\r\n", points=[])
+def test_every_unstuffing_path_matches_reference(
+    strays: int, loops: int, wire: bytes, points: list[int]
+) -> None:
+    # The decoder hops from dot to dot and hands over to a "CRLF ." search after _STRAY_DOTS
+    # full stops, or to split/join after _LOOP_DOTS dot lines; with the thresholds lowered, short
+    # inputs take every path and every hand-over point, and must all read RFC 5321 §4.5.2 alike.
+    with (
+        mock.patch.object(_data, "_STRAY_DOTS", strays),
+        mock.patch.object(_data, "_LOOP_DOTS", loops),
+    ):
+        decoder = DataDecoder(max_line_length=None, policy=BareLineEndingPolicy.NORMALIZE)
+        out, consumed = [], 0
+        for piece in split_at(wire, points):
+            if decoder.done:
+                break
+            data, used = decoder.feed(piece)
+            out.append(data)
+            consumed += used
+    expected = reference_decode(wire)
+    assert decoder.done == (expected is not None)
+    if expected is not None:
+        assert consumed == expected[1]
+        body = expected[0]
+        assert b"".join(out) == re.sub(rb"\r(?!\n)|(?<!\r)\n", b"\r\n", body)
 
 
 @FAST
