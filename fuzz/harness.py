@@ -246,9 +246,14 @@ def drive_server(
     config: ServerConfig,
     rejects: Callable[[int], bool] = lambda number: False,
     check_bound: bool = True,
+    answer_late: bool = False,
 ) -> ServerRun:
     """Feed ``pieces`` to a fresh server core, answering decision number ``i`` negatively when
     ``rejects(i)``, and check the core's promises after every piece.
+
+    With ``answer_late`` every decision is answered only after the next piece arrived (an
+    application still thinking while the client pipelines on, RFC 2920); the bound check is then
+    off, since a paused core rightly buffers what the transport keeps feeding it.
 
     Raises :class:`HarnessFailure` for a broken promise; any exception other than
     :class:`~esmtp_core.RemoteProtocolError` propagates (a bug in the core).
@@ -258,11 +263,13 @@ def drive_server(
     conn.greet()
     decisions = 0
     tls_wanted = False
+    deferred = False
     bound = server_bound(config)
+    check_bound = check_bound and not answer_late
 
-    def drain() -> bool:
+    def drain(final: bool = False) -> bool:
         """Process events until the core wants more data; False once the session is over."""
-        nonlocal tls_wanted, decisions
+        nonlocal tls_wanted, decisions, deferred
         while True:
             try:
                 event = conn.next_event()
@@ -275,6 +282,10 @@ def drive_server(
                 if conn.closed:
                     return False
                 if conn.pending is not None:
+                    if answer_late and not final and not deferred:
+                        deferred = True
+                        return True  # think it over while the next piece arrives
+                    deferred = False
                     _answer_server(conn, rejects(decisions))
                     decisions += 1
                 elif tls_wanted:
@@ -306,8 +317,10 @@ def drive_server(
             if held > bound:
                 raise HarnessFailure(f"server retains {held} bytes (bound {bound})")
     if alive:
+        alive = drain(final=True)
+    if alive:
         conn.receive_data(b"")
-        drain()
+        drain(final=True)
     out = conn.data_to_send()
     check_reply_bytes(out)
     run.output += out

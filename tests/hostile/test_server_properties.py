@@ -69,6 +69,24 @@ def test_split_invariance(
 
 
 @PROPERTY
+@given(config=CONFIGS, mask=st.integers(0, 0xFFFF), stream=SESSION, data=st.data())
+def test_late_decisions_change_nothing(
+    config: ServerConfig, mask: int, stream: bytes, data: st.DataObject
+) -> None:
+    """RFC 2920: a decision answered later, while the client's pipelined commands keep
+    arriving, gives the same events and replies, in the same order, as an immediate answer."""
+
+    def rejects(number: int) -> bool:
+        return bool(mask >> (number % 16) & 1)
+
+    now = drive_server([stream], config=config, rejects=rejects)
+    pieces = data.draw(splits(stream))
+    late = drive_server(pieces, config=config, rejects=rejects, answer_late=True)
+    assert merged(late.events) == merged(now.events)
+    assert bytes(late.output) == bytes(now.output)
+
+
+@PROPERTY
 @given(config=CONFIGS, noise=st.binary(max_size=2000))
 def test_random_bytes_whole_and_bytewise(config: ServerConfig, noise: bytes) -> None:
     # drive_server lets nothing but RemoteProtocolError through and checks every reply line.
