@@ -95,3 +95,19 @@ def test_fuzzer_short_run(side: str, tmp_path: Path) -> None:
 @pytest.mark.parametrize("side", SIDES)
 def test_fuzzer_long_run(side: str, tmp_path: Path) -> None:
     _fuzz(side, 300, tmp_path)
+
+
+@pytest.mark.parametrize(
+    "bad", [b"250 ok\n", b"25 ok\r\n", b"250 ok\r\n250", b"250 o\rk\r\n", b"650 x\r\n"]
+)
+def test_reply_oracle_rejects_malformed_output(bad: bytes) -> None:
+    """The oracles the fuzzers rely on can fail: malformed reply bytes are caught..."""
+    with pytest.raises(harness.HarnessFailure):
+        harness.check_reply_bytes(bad)
+
+
+@pytest.mark.parametrize("bad", [b"MAIL\n", b"a\rb\r\n", b"\r", b"BDAT 1\r\n\n"])
+def test_wire_oracle_rejects_bare_line_endings(bad: bytes) -> None:
+    """... and so are bare CR and LF on a client's wire."""
+    with pytest.raises(harness.HarnessFailure):
+        harness.check_no_bare_line_endings(bad)
