@@ -70,6 +70,11 @@ def advertised_auth_mechanisms(reply: Reply) -> tuple[str, ...]:
 class AuthMixin:
     """AUTH handling (mixed into ServerConnection)."""
 
+    if not TYPE_CHECKING:
+        # No instance __dict__ (ServerConnection declares every slot). Hidden from mypy, which
+        # would otherwise refuse the mixin's assignments to attributes it does not list.
+        __slots__ = ()
+
     if TYPE_CHECKING:  # attributes and helpers provided by ServerConnection / CommandsMixin
         _phase: Phase
         _hello: str | None

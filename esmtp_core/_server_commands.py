@@ -45,6 +45,11 @@ _BDAT_RE = re.compile(r"([0-9]{1,20})(?: +(LAST))? *\Z", re.IGNORECASE)
 class CommandsMixin:
     """The per-verb handlers (mixed into ServerConnection)."""
 
+    if not TYPE_CHECKING:
+        # No instance __dict__ (ServerConnection declares every slot). Hidden from mypy, which
+        # would otherwise refuse the mixin's assignments to attributes it does not list.
+        __slots__ = ()
+
     if TYPE_CHECKING:  # attributes and helpers provided by ServerConnection
         config: ServerConfig
         _buf: ReceiveBuffer

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from server_helpers import drain, make, talk
 
 from esmtp_core import (
@@ -14,6 +15,7 @@ from esmtp_core import (
     Quit,
     RcptTo,
     Reply,
+    ServerConnection,
 )
 
 
@@ -80,3 +82,12 @@ def test_send_reply_custom() -> None:
         lambda c, e: c.send_reply(Reply.make(451, "4.7.1", "Greylisted", "try later")),
     )
     assert out == b"451-4.7.1 Greylisted\r\n451 4.7.1 try later\r\n"
+
+
+def test_connection_has_slots_only() -> None:
+    # Every attribute is a slot (mixins included): an instance __dict__ past 30 attributes loses
+    # CPython's key sharing and slows the per-read path (see ServerConnection.__slots__).
+    conn = ServerConnection()
+    assert not hasattr(conn, "__dict__")
+    with pytest.raises(AttributeError):
+        conn.typo = 1  # type: ignore[attr-defined]
