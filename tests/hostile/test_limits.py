@@ -255,3 +255,29 @@ def test_noop_flood_within_default_limits_is_answered(kind: str) -> None:
         codes, seconds = _flood(address, b"NOOP\r\n", 10_000)
     assert codes == [250] * 10_000 + [221]
     assert seconds < 30
+
+
+@pytest.mark.parametrize("kind", adapter_params())
+def test_connection_limit_on_every_adapter(kind: str) -> None:
+    """The same limit, smaller, on every adapter: 50 served, the next 10 get 421 and a close."""
+    limit, extra = 50, 10
+    handler = RecordingHandler()
+    peers: list[RawPeer] = []
+    config = ServerConfig(hostname="mx.test")
+    with running_server(
+        kind, handler, config=config, max_connections=limit, timeout=60
+    ) as address:
+        try:
+            for _ in range(limit):
+                peers.append(RawPeer.connect(*address, timeout=30))
+            for peer in peers:
+                assert peer.read_reply().code == 220
+            for _ in range(extra):
+                peer = RawPeer.connect(*address, timeout=30)
+                assert peer.read_reply().code == 421
+                assert peer.read_until_closed(limit=10) == b""
+                peer.close()
+            assert peers[-1].command(b"NOOP").code == 250
+        finally:
+            for peer in peers:
+                peer.close()
