@@ -8,8 +8,18 @@ walks through most states of the server core.
 from __future__ import annotations
 
 import base64
+import os
 
 from hypothesis import strategies as st
+
+
+def examples(default: int) -> int:
+    """Hypothesis examples per property: ``default`` in CI, ten times more with ``ESMTP_SLOW=1``,
+    or exactly ``ESMTP_EXAMPLES`` when set (for a long hunting run)."""
+    if os.environ.get("ESMTP_EXAMPLES"):
+        return int(os.environ["ESMTP_EXAMPLES"])
+    return default * 10 if os.environ.get("ESMTP_SLOW") == "1" else default
+
 
 #: Bytes that matter to an SMTP parser, weighted towards line structure and dots.
 _TRICKY = st.sampled_from([b"\r\n", b"\n", b"\r", b".", b"..", b" ", b":", b"<", b">", b"\x00"])

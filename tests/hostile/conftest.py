@@ -6,6 +6,10 @@ rather than a pytest option because ``addopts`` live in pyproject.toml, which th
 own, and an environment variable works the same under ``scripts/test`` and plain ``pytest``::
 
     ESMTP_SLOW=1 python -m pytest tests/hostile -m slow
+
+``ESMTP_SLOW=1`` also runs ten times more hypothesis examples in every property test;
+``ESMTP_EXAMPLES=N`` sets that number outright (a long bug hunt), and ``ESMTP_FUZZ_SECONDS=N``
+the length of each short atheris run (default 20).
 """
 
 from __future__ import annotations

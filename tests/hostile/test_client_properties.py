@@ -34,11 +34,11 @@ from fuzz.harness import (
 )
 
 from ._pair import Pair, StoredMessage
-from ._sessions import splits
+from ._sessions import examples, splits
 from .test_server_properties import merged
 
 PROPERTY = settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 
 # Replies a hostile server might send, right or wrong, in any order.
@@ -221,7 +221,7 @@ def canonical(body: bytes) -> bytes:
     return bytes(out)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(
     body=BODY,
     data=st.data(),

@@ -22,7 +22,7 @@ from fuzz.harness import check_reply_bytes
 
 from ._adapters import RecordingHandler, adapter_params, running_server
 from ._rawsmtp import RawPeer
-from ._sessions import SESSION
+from ._sessions import SESSION, examples
 
 STREAMS = st.one_of(
     SESSION,
@@ -64,7 +64,7 @@ def test_adapter_survives_hostile_streams(kind: str, caplog: pytest.LogCaptureFi
     with running_server(kind, handler, config=config, timeout=10) as address:
 
         @settings(
-            max_examples=40,
+            max_examples=examples(40),
             deadline=None,
             database=None,
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],

@@ -25,10 +25,10 @@ from fuzz.harness import (
     server_config_from_flags,
 )
 
-from ._sessions import SESSION, splits
+from ._sessions import SESSION, examples, splits
 
 PROPERTY = settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 
 # STARTTLS is left out: what a client pipelines behind it is dropped only if it already arrived,

@@ -35,6 +35,7 @@ from esmtp_core import (
 )
 
 from ._pair import Pair, StoredMessage
+from ._sessions import examples
 
 TEXT_LINE = st.one_of(
     st.sampled_from([b"", b".", b"..", b".hidden", b"Subject: x", b"caf\xc3\xa9", b"\tfold"]),
@@ -308,7 +309,7 @@ class ClientAgainstServer(RuleBasedStateMachine):
 
 
 ClientAgainstServer.TestCase.settings = settings(
-    max_examples=60,
+    max_examples=examples(60),
     stateful_step_count=25,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
