@@ -38,7 +38,9 @@ from ._sasl import (
     ScramSecrets,
     ServerMechanism,
     ServerStep,
+    _is_printable_name,
     _require_password,
+    _utf8,
 )
 
 __all__ = ["CramMd5Client", "CramMd5Server", "cram_md5_digest"]
@@ -88,11 +90,8 @@ class CramMd5Server(ServerMechanism):
         if self._state != "response":
             raise LocalProtocolError(f"CRAM-MD5: respond() in state {self._state}")
         self._state = "done"
-        try:
-            text = response.decode("utf-8")
-        except UnicodeDecodeError:
-            return SaslFailure(MALFORMED)
-        match = _RESPONSE_RE.match(text)
+        text = _utf8(response)
+        match = None if text is None else _RESPONSE_RE.match(text)
         if match is None:
             return SaslFailure(MALFORMED)
         self._username = match["username"]
@@ -133,7 +132,7 @@ class CramMd5Client(ClientMechanism):
             raise SaslError("CRAM-MD5: empty challenge")
         password = _require_password(self.credentials)
         username = self.credentials.username
-        if not username or any(c < " " or c == "\x7f" for c in username):
+        if not _is_printable_name(username):
             raise SaslError("CRAM-MD5: the user name must be non-empty, without control chars")
         self._answered = True
         return f"{username} {cram_md5_digest(password, challenge)}".encode()

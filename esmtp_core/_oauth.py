@@ -50,6 +50,9 @@ from ._sasl import (
     SaslSuccess,
     ServerMechanism,
     ServerStep,
+    _initial_response_on_request,
+    _is_printable_name,
+    _utf8,
 )
 
 __all__ = ["OAuthBearerClient", "OAuthBearerServer", "XOAuth2Client", "XOAuth2Server"]
@@ -100,11 +103,8 @@ class _BearerServer(ServerMechanism):
     def respond(self, response: bytes) -> ServerStep:
         if self._state == "response":
             self._state = "done"
-            try:
-                text = response.decode("utf-8")
-            except UnicodeDecodeError:
-                return SaslFailure(MALFORMED)
-            parsed = self._parse(text)
+            text = _utf8(response)
+            parsed = None if text is None else self._parse(text)
             if parsed is None:
                 return SaslFailure(MALFORMED)
             self._username, token = parsed
@@ -227,9 +227,7 @@ class _BearerClient(ClientMechanism):
 
     def respond(self, challenge: bytes) -> bytes:
         if self._state == "start":
-            if challenge:
-                raise SaslError(f"{self.name}: the server spoke first")
-            return self.initial_response()
+            return _initial_response_on_request(self, challenge)
         if self._state == "sent":
             if not challenge:
                 # The server did not take the initial response; send it again as the answer.
@@ -256,7 +254,7 @@ class XOAuth2Client(_BearerClient):
 
     def _build(self, token: str) -> str:
         user = self.credentials.username
-        if not user or any(c < " " or c == "\x7f" for c in user):
+        if not _is_printable_name(user):
             raise SaslError("XOAUTH2 needs a user name without control characters")
         return f"user={user}{KVSEP}auth=Bearer {token}{KVSEP}{KVSEP}"
 

@@ -352,6 +352,23 @@ def _utf8(data: bytes) -> str | None:
         return None
 
 
+def _is_printable_name(name: str) -> bool:
+    """A non-empty user name without ASCII control characters: what CRAM-MD5's ``username SP
+    digest`` (RFC 2195 §2) and XOAUTH2's ``user=`` can carry unambiguously."""
+    return bool(name) and not any(c < " " or c == "\x7f" for c in name)
+
+
+def _initial_response_on_request(mechanism: ClientMechanism, challenge: bytes) -> bytes:
+    """The first challenge of an AUTH command sent without an initial response: RFC 4954 §4's
+    empty ``334`` asks for it; a server that speaks first in a client-first mechanism (SCRAM,
+    OAUTHBEARER, XOAUTH2) is broken."""
+    if challenge:
+        raise SaslError(f"{mechanism.name}: the server spoke first")
+    response = mechanism.initial_response()
+    assert response is not None  # client-first mechanisms always have one
+    return response
+
+
 class PlainServer(ServerMechanism):
     """PLAIN (RFC 4616): ``[authzid] NUL authcid NUL passwd`` in one response."""
 

@@ -69,6 +69,7 @@ from ._sasl import (
     ScramSecrets,
     ServerMechanism,
     ServerStep,
+    _initial_response_on_request,
     _require_password,
 )
 from ._saslprep import SaslprepError, saslprep
@@ -189,6 +190,32 @@ def _xor(left: bytes, right: bytes) -> bytes:
     return bytes(a ^ b for a, b in zip(left, right, strict=True))
 
 
+def _derive_keys(algorithm: str, salted_password: bytes) -> tuple[bytes, bytes, bytes]:
+    """ClientKey, StoredKey and ServerKey from SaltedPassword (RFC 5802 §3)."""
+    client_key = _hmac(algorithm, salted_password, b"Client Key")
+    stored_key = _hash(algorithm, client_key)
+    server_key = _hmac(algorithm, salted_password, b"Server Key")
+    return client_key, stored_key, server_key
+
+
+def _new_nonce(context: SaslContext) -> str:
+    """This side's nonce part, checked against RFC 5802 §7's ``printable`` (no ``,``)."""
+    nonce = context.make_nonce()
+    if not _NONCE_RE.match(nonce):
+        raise LocalProtocolError("SaslContext.nonce must be printable ASCII without ','")
+    return nonce
+
+
+def _channel_binding_input(gs2_header: str, context: SaslContext, *, bound: bool) -> bytes:
+    """What the ``c=`` attribute carries (RFC 5802 §7 ``cbind-input``): the GS2 header, followed
+    by the channel binding data when the header's flag is ``p``."""
+    data = gs2_header.encode("utf-8")
+    if bound:
+        assert context.channel_binding is not None
+        data += context.channel_binding.data
+    return data
+
+
 def scram_secrets_from_password(
     password: str,
     *,
@@ -212,13 +239,15 @@ def scram_secrets_from_password(
         salt = secrets.token_bytes(16)
     if not salt:
         raise ValueError("the salt must not be empty")
-    salted = _salted_password(algorithm, password, salt, iterations)
+    _, stored_key, server_key = _derive_keys(
+        algorithm, _salted_password(algorithm, password, salt, iterations)
+    )
     return ScramSecrets(
         algorithm=algorithm,
         salt=salt,
         iterations=iterations,
-        stored_key=_hash(algorithm, _hmac(algorithm, salted, b"Client Key")),
-        server_key=_hmac(algorithm, salted, b"Server Key"),
+        stored_key=stored_key,
+        server_key=server_key,
     )
 
 
@@ -262,7 +291,6 @@ class ScramServer(ServerMechanism):
         self._server_first = ""
         self._secrets: ScramSecrets | None = None
         self._known_user = False
-        self._server_signature = b""
 
     def start(self, initial_response: bytes | None) -> ServerStep:
         if self._state != "start":
@@ -371,9 +399,7 @@ class ScramServer(ServerMechanism):
             return self._fail()
         if not username:
             return self._fail()
-        server_nonce = self.context.make_nonce()
-        if not _NONCE_RE.match(server_nonce):
-            raise LocalProtocolError("SaslContext.nonce must be printable ASCII without ','")
+        server_nonce = _new_nonce(self.context)
         self._header = header
         self._client_first_bare = bare
         self._username = username
@@ -397,10 +423,9 @@ class ScramServer(ServerMechanism):
         size = _algorithm(self.algorithm)[1]
         if len(proof) != size:
             raise _Malformed("client proof of the wrong length")
-        expected_binding = self._header.raw.encode("utf-8")
-        if self._header.flag == "p":
-            assert self.context.channel_binding is not None
-            expected_binding += self.context.channel_binding.data
+        expected_binding = _channel_binding_input(
+            self._header.raw, self.context, bound=self._header.flag == "p"
+        )
         if not hmac.compare_digest(channel_binding, expected_binding):
             return self._fail()
         if not hmac.compare_digest(nonce.encode("utf-8"), self._nonce.encode("ascii")):
@@ -503,9 +528,7 @@ class ScramClient(ClientMechanism):
             plus_seen = _plus_advertised(self.context, unknown=False)
             flag = "y" if binding is not None and not plus_seen else "n"
         authzid = self.credentials.authzid
-        nonce = self.context.make_nonce()
-        if not _NONCE_RE.match(nonce):
-            raise LocalProtocolError("SaslContext.nonce must be printable ASCII without ','")
+        nonce = _new_nonce(self.context)
         self._header = f"{flag},{'a=' + escape_saslname(authzid) if authzid else ''},"
         self._client_first_bare = f"n={escape_saslname(username)},r={nonce}"
         self._client_nonce = nonce
@@ -516,9 +539,7 @@ class ScramClient(ClientMechanism):
     def respond(self, challenge: bytes) -> bytes:
         if self._state == "start":
             # The connection sent no initial response; the server asks for it.
-            if challenge:
-                raise SaslError(f"{self.name}: the server spoke first")
-            return self.initial_response()
+            return _initial_response_on_request(self, challenge)
         if self._state == "server-first":
             if not challenge:
                 # An empty challenge: the server did not take the initial response; repeat it.
@@ -543,8 +564,7 @@ class ScramClient(ClientMechanism):
         attributes = text.split(",")
         if attributes[0].startswith("m="):
             raise SaslError(f"{self.name}: the server requires an unsupported extension")
-        if attributes[0].startswith("e="):
-            raise SaslError(f"{self.name}: the server reported {attributes[0][2:]!r}")
+        self._check_server_error(attributes[0])
         if len(attributes) < 3:
             raise _Malformed("server-first message too short")
         nonce = _attribute(attributes[0], "r")
@@ -563,25 +583,22 @@ class ScramClient(ClientMechanism):
             )
         _check_extensions(attributes[3:])
         password = _require_password(self.credentials)
-        salted = _salted_password(self.algorithm, password, salt, iterations)
-        client_key = _hmac(self.algorithm, salted, b"Client Key")
-        stored_key = _hash(self.algorithm, client_key)
-        binding_data = self._header.encode("utf-8")
-        if self.needs_channel_binding:
-            assert self.context.channel_binding is not None
-            binding_data += self.context.channel_binding.data
+        client_key, stored_key, server_key = _derive_keys(
+            self.algorithm, _salted_password(self.algorithm, password, salt, iterations)
+        )
+        binding_data = _channel_binding_input(
+            self._header, self.context, bound=self.needs_channel_binding
+        )
         without_proof = f"c={_b64encode(binding_data)},r={nonce}"
         auth_message = f"{self._client_first_bare},{text},{without_proof}".encode()
         proof = _xor(client_key, _hmac(self.algorithm, stored_key, auth_message))
-        server_key = _hmac(self.algorithm, salted, b"Server Key")
         self._server_signature = _hmac(self.algorithm, server_key, auth_message)
         self._state = "server-final"
         return f"{without_proof},p={_b64encode(proof)}".encode("ascii")
 
     def _verify(self, challenge: bytes) -> bytes:
         attributes = _decode(challenge).split(",")
-        if attributes[0].startswith("e="):
-            raise SaslError(f"{self.name}: the server reported {attributes[0][2:]!r}")
+        self._check_server_error(attributes[0])
         signature = _b64decode(_attribute(attributes[0], "v"))
         _check_extensions(attributes[1:])
         if not hmac.compare_digest(signature, self._server_signature):
@@ -589,6 +606,11 @@ class ScramClient(ClientMechanism):
         self._verified = True
         self._state = "done"
         return b""
+
+    def _check_server_error(self, first_attribute: str) -> None:
+        # RFC 5802 §7: "e=" (server-error) may stand first in either server message.
+        if first_attribute.startswith("e="):
+            raise SaslError(f"{self.name}: the server reported {first_attribute[2:]!r}")
 
 
 class ScramSha1Client(ScramClient):
