@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import queue
 import re
 import signal
@@ -17,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+
+from transports.cli import main
 
 WAIT = 20.0
 BODY = b"Subject: cli\r\n\r\nbody line\r\n.dotted\r\n"
@@ -192,18 +193,26 @@ def test_serve_usage_errors(args: list[str], message: str) -> None:
     assert b"Traceback" not in result.stderr
 
 
-def test_send_without_its_module_is_a_clear_error() -> None:
-    if importlib.util.find_spec("transports._send_cli") is not None:
-        pytest.skip("esmtp send is installed; its own tests cover it")
-    result = subprocess.run(
-        [sys.executable, "-m", "transports", "send", "--server", "127.0.0.1:1"],
-        capture_output=True,
-        timeout=WAIT,
-        check=False,
-    )
-    assert result.returncode == 2
-    assert b"not available" in result.stderr
-    assert b"Traceback" not in result.stderr
+def test_missing_command_module_is_a_clear_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An installation without a command's module (``send`` is optional) says so in one line;
+    ``None`` in ``sys.modules`` makes the import fail as a missing module would."""
+    monkeypatch.setitem(sys.modules, "transports._send_cli", None)
+    assert main(["send", "--server", "127.0.0.1:1"]) == 2
+    error = capsys.readouterr().err
+    assert "esmtp send: this command is not available" in error
+    assert "transports._send_cli is missing" in error
+
+
+def test_missing_dependency_of_a_command_is_not_hidden(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only the command's own module counts as "not available": a module it imports that is
+    missing is a real error and must surface, not be reported as an absent command."""
+    monkeypatch.delitem(sys.modules, "transports._send_cli", raising=False)
+    monkeypatch.setitem(sys.modules, "transports._client_driver", None)
+    with pytest.raises(ModuleNotFoundError) as missing:
+        main(["send", "--server", "127.0.0.1:1"])
+    assert missing.value.name == "transports._client_driver"
 
 
 def test_serve_limits(tmp_path: Path) -> None:
