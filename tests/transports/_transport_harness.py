@@ -41,6 +41,7 @@ class Recorder(Handler):
 
     messages: list[Stored] = field(default_factory=list)
     aborted: int = 0
+    connects: int = 0
     disconnects: int = 0
     fail_mail_from: str = "boom@example.com"
     fail_message_with: bytes = b"X-Fail: yes"
@@ -84,6 +85,11 @@ class Recorder(Handler):
         self, session: Session, username: str, password: str, *, authzid: str | None = None
     ) -> bool:
         return self.users.get(username) == password
+
+    def connect(self, session: Session) -> Reply | None:
+        with self.condition:
+            self.connects += 1
+        return None
 
     def disconnect(self, session: Session) -> None:
         with self.condition:

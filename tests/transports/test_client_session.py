@@ -315,4 +315,7 @@ def test_send_messages_pool(recorder: Recorder) -> None:
     assert sorted(m.rcpt_to[0] for m in recorder.messages) == sorted(
         f"rcpt{n}@example.net" for n in range(12)
     )
-    recorder.wait_for(lambda: recorder.disconnects == 3)  # three sessions, not thirteen
+    # One session per worker at most, not one per message. A worker may find the queue empty
+    # when it starts (the others were faster): fewer sessions are fine, more are not.
+    recorder.wait_for(lambda: recorder.disconnects == recorder.connects)
+    assert 1 <= recorder.connects <= 3
