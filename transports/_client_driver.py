@@ -11,8 +11,8 @@ objects the way :meth:`smtplib.SMTP.send_message` does.
 Every operation is a generator that yields what it needs from the transport, as in the server
 driver, so the blocking and the async adapters run the very same steps:
 
-* :data:`Want.READ` — flush :meth:`ClientDriver.data_to_send`, read once (with the read timeout)
-  and send the bytes back in (``b""`` at end of stream);
+* :data:`Want.READ` — flush :meth:`ClientDriver.data_to_send`, read once, waiting at most
+  :meth:`ClientDriver.read_timeout`, and send the bytes back in (``b""`` at end of stream);
 * :data:`Want.TLS` — flush, do the TLS handshake as a client on the live connection and send back
   the ``ssl.SSLObject``/``ssl.SSLSocket``.
 
@@ -21,7 +21,7 @@ An adapter's runner is therefore::
     want = next(steps)
     while True:
         write(driver.data_to_send())
-        result = read() if want is Want.READ else start_tls()
+        result = read(driver.read_timeout()) if want is Want.READ else start_tls()
         want = steps.send(result)        # StopIteration.value is the operation's result
 
 and it writes ``data_to_send()`` once more after the ``StopIteration``.
@@ -54,7 +54,8 @@ from __future__ import annotations
 import dataclasses
 import enum
 import ssl
-from collections.abc import Generator, Iterable, Mapping, Sequence
+import time
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from typing import TypeVar
 
 from esmtp_core import (
@@ -111,7 +112,6 @@ from .errors import (
 )
 
 __all__ = [
-    "ClientBase",
     "ClientDriver",
     "ClientOptions",
     "Message",
@@ -119,8 +119,10 @@ __all__ = [
     "Steps",
     "TlsMode",
     "Want",
+    "channel_binding",
     "must_close",
     "prepare_message",
+    "reply_overdue",
 ]
 
 T = TypeVar("T")
@@ -147,7 +149,13 @@ class ClientDriver:
     Operations are generators (see the module documentation); one runs at a time.
     """
 
-    def __init__(self, options: ClientOptions, local_address: object = None) -> None:
+    def __init__(
+        self,
+        options: ClientOptions,
+        local_address: object = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.options = options
         config = dataclasses.replace(
             options.config or ClientConfig(),
@@ -165,12 +173,32 @@ class ClientDriver:
         #: adapter closes the connection after the operation raised.
         self.broken = False
         self._busy = False
+        self._clock = clock
+        #: When the reply being read must be complete (None: not started yet).
+        self._deadline: float | None = None
+        #: Bytes went out since the deadline was set: the next read starts a new one.
+        self._sent = False
 
     # --- plumbing for the adapter ---------------------------------------------------------------
 
     def data_to_send(self) -> bytes:
         """Bytes to write now; call before every read and after every operation."""
-        return self.conn.data_to_send()
+        data = self.conn.data_to_send()
+        if data:
+            self._sent = True
+        return data
+
+    def read_timeout(self) -> float | None:
+        """Seconds the next read may wait; call after writing :meth:`data_to_send`.
+
+        ``options.timeout`` bounds the whole reply, not each read: the deadline starts when an
+        operation starts or, after the adapter wrote a command, at the first read that follows,
+        and the reads until the reply is complete share it. A server trickling a byte at a time
+        therefore cannot hold the client longer than the timeout. Pipelined commands (RFC 2920)
+        are one write, so their replies share one deadline. Raises
+        :class:`~transports.errors.SMTPTimeoutError` once it has passed. None: no timeout.
+        """
+        return self.options.timeout
 
     @property
     def capabilities(self) -> Capabilities:
@@ -353,7 +381,7 @@ class ClientDriver:
         # Any later failure leaves the connection in an unknown TLS state.
         self.broken = True
         tls_object = yield Want.TLS
-        self.conn.tls_started(_channel_binding(tls_object))
+        self.conn.tls_started(channel_binding(tls_object))
         self.broken = False
         yield from self._hello()
         return event.reply
@@ -440,101 +468,10 @@ class _Operation:
 
     def __enter__(self) -> None:
         self._driver._busy = True
+        self._driver._deadline = None  # each operation gets its own reply deadline
 
     def __exit__(self, *exc_info: object) -> None:
         self._driver._busy = False
-
-
-class ClientBase:
-    """Constructor and session state shared by every adapter's ``Client`` (no I/O here).
-
-    Arguments are validated by :meth:`ClientOptions.build`; the adapter sets ``_driver`` when a
-    connection is up and back to None when it closes.
-    """
-
-    def __init__(
-        self,
-        host: str,
-        port: int = 25,
-        *,
-        local_hostname: str | None = None,
-        tls: TlsMode | None = None,
-        ssl_context: ssl.SSLContext | None = None,
-        server_hostname: str | None = None,
-        timeout: float | None = 60.0,
-        connect_timeout: float | None = None,
-        lmtp: bool = False,
-        allow_insecure_auth: bool = False,
-        config: ClientConfig | None = None,
-    ) -> None:
-        self.options = ClientOptions.build(
-            host,
-            port,
-            local_hostname=local_hostname,
-            tls=tls,
-            ssl_context=ssl_context,
-            server_hostname=server_hostname,
-            timeout=timeout,
-            connect_timeout=connect_timeout,
-            lmtp=lmtp,
-            allow_insecure_auth=allow_insecure_auth,
-            config=config,
-        )
-        self._driver: ClientDriver | None = None
-        #: The last session's driver, kept after close() for the state properties.
-        self._last: ClientDriver | None = None
-
-    @property
-    def connected(self) -> bool:
-        """A session is open (``connect()`` succeeded and nothing closed it since)."""
-        return self._driver is not None and not self._driver.closed
-
-    @property
-    def capabilities(self) -> Capabilities:
-        """What the server offered in its last EHLO/LHLO reply (empty before connecting)."""
-        driver = self._driver or self._last
-        return driver.capabilities if driver is not None else Capabilities()
-
-    @property
-    def greeting(self) -> Reply | None:
-        """The server's greeting."""
-        driver = self._driver or self._last
-        return driver.greeting if driver is not None else None
-
-    @property
-    def tls_active(self) -> bool:
-        """The session runs over TLS (implicit, or STARTTLS done)."""
-        return self._driver is not None and self._driver.conn.tls_active
-
-    @property
-    def tls_skipped(self) -> str | None:
-        """Why opportunistic STARTTLS was not used; None when TLS is up or was not wanted."""
-        driver = self._driver or self._last
-        return driver.tls_skipped if driver is not None else None
-
-    @property
-    def authenticated(self) -> str | None:
-        """The SASL mechanism of a successful ``login()`` in this session, else None."""
-        return self._driver.conn.authenticated if self._driver is not None else None
-
-    def _session(self) -> ClientDriver:
-        if self._driver is None:
-            raise SMTPConnectionError("not connected: call connect() first")
-        return self._driver
-
-    @property
-    def ssl_object(self) -> ssl.SSLObject | ssl.SSLSocket | None:
-        """The TLS object once TLS is up (each adapter provides it)."""
-        return None
-
-    def _new_session(self, local_address: object) -> ClientDriver:
-        driver = self._driver = self._last = ClientDriver(self.options, local_address)
-        if self.options.implicit_tls:  # the handshake is done: bind SCRAM-*-PLUS to it
-            driver.conn.set_channel_binding(_channel_binding(self.ssl_object))
-        return driver
-
-    def _end_session(self) -> None:
-        self._driver = None
 
 
 def must_close(driver: ClientDriver | None, exc: BaseException) -> bool:
@@ -552,7 +489,12 @@ def must_close(driver: ClientDriver | None, exc: BaseException) -> bool:
     return not isinstance(exc, Exception)
 
 
-def _channel_binding(tls_object: object) -> ChannelBinding | None:
+def reply_overdue(options: ClientOptions) -> SMTPTimeoutError:
+    """The error for a reply not complete within ``options.timeout``."""
+    return SMTPTimeoutError(f"no reply from the server within {options.timeout}s")
+
+
+def channel_binding(tls_object: object) -> ChannelBinding | None:
     """``tls-server-end-point`` (RFC 5929) from the server certificate, for SCRAM-*-PLUS."""
     if not isinstance(tls_object, ssl.SSLObject | ssl.SSLSocket):
         return None

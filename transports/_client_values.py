@@ -43,7 +43,7 @@ Message = email.message.Message | bytes | bytearray | memoryview
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ClientOptions:
-    """Everything a client needs besides the socket, validated once (:meth:`build`)."""
+    """Everything a client needs besides the socket, validated when created."""
 
     host: str
     port: int
@@ -54,7 +54,8 @@ class ClientOptions:
     server_hostname: str | None = None
     #: Seconds for connecting (None: ``timeout``).
     connect_timeout: float | None = None
-    #: Seconds for each read, write and TLS handshake; None: wait forever.
+    #: Seconds for each reply (as a whole, see ``ClientDriver.read_timeout``), each write and
+    #: each TLS handshake; None: wait forever.
     timeout: float | None = 60.0
     lmtp: bool = False
     allow_insecure_auth: bool = False
@@ -62,45 +63,20 @@ class ClientOptions:
     #: ``allow_insecure_auth``, ``local_hostname`` and ``tls_on_connect`` are set from the above.
     config: ClientConfig | None = None
 
-    @classmethod
-    def build(
-        cls,
-        host: str,
-        port: int,
-        *,
-        local_hostname: str | None = None,
-        tls: TlsMode | None = None,
-        ssl_context: ssl.SSLContext | None = None,
-        server_hostname: str | None = None,
-        timeout: float | None = 60.0,
-        connect_timeout: float | None = None,
-        lmtp: bool = False,
-        allow_insecure_auth: bool = False,
-        config: ClientConfig | None = None,
-    ) -> ClientOptions:
+    def __post_init__(self) -> None:
         """Validate the client arguments (``ValueError`` for nonsense)."""
-        if tls is not None and tls not in TLS_MODES:
-            raise ValueError(f"tls must be one of {', '.join(TLS_MODES)} or None, not {tls!r}")
-        for name, value in (("timeout", timeout), ("connect_timeout", connect_timeout)):
+        if self.tls is not None and self.tls not in TLS_MODES:
+            raise ValueError(
+                f"tls must be one of {', '.join(TLS_MODES)} or None, not {self.tls!r}"
+            )
+        for name in ("timeout", "connect_timeout"):
+            value = getattr(self, name)
             if value is not None and not value > 0:
                 raise ValueError(f"{name} must be positive or None, not {value!r}")
-        if not isinstance(port, int) or not 0 < port < 65536:
-            raise ValueError(f"bad port {port!r}")
-        if local_hostname is not None:
-            ClientConfig(local_hostname=local_hostname)  # same validation as the core
-        return cls(
-            host=host,
-            port=port,
-            local_hostname=local_hostname,
-            tls=tls,
-            ssl_context=ssl_context,
-            server_hostname=server_hostname,
-            timeout=timeout,
-            connect_timeout=connect_timeout,
-            lmtp=lmtp,
-            allow_insecure_auth=allow_insecure_auth,
-            config=config,
-        )
+        if not isinstance(self.port, int) or not 0 < self.port < 65536:
+            raise ValueError(f"bad port {self.port!r}")
+        if self.local_hostname is not None:
+            ClientConfig(local_hostname=self.local_hostname)  # same validation as the core
 
     @property
     def implicit_tls(self) -> bool:

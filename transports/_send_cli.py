@@ -155,7 +155,7 @@ def _job(args: argparse.Namespace) -> _Job:
         message = _LINE_END.sub(b"\r\n", message)
     host, port = args.server
     try:  # the same validation the client does, reported as a usage error
-        ClientOptions.build(host, port, local_hostname=args.helo)
+        ClientOptions(host=host, port=port, local_hostname=args.helo)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     options: dict[str, Any] = {

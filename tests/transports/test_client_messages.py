@@ -128,19 +128,19 @@ def test_bytes_are_untouched() -> None:
 
 def test_options_validation() -> None:
     with pytest.raises(ValueError, match="tls"):
-        ClientOptions.build("h", 25, tls="sometimes")  # type: ignore[arg-type]
+        ClientOptions(host="h", port=25, tls="sometimes")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="timeout"):
-        ClientOptions.build("h", 25, timeout=0)
+        ClientOptions(host="h", port=25, timeout=0)
     with pytest.raises(ValueError, match="port"):
-        ClientOptions.build("h", 0)
+        ClientOptions(host="h", port=0)
     with pytest.raises(ValueError, match="local_hostname"):
-        ClientOptions.build("h", 25, local_hostname="bad name")
-    options = ClientOptions.build("mx.example", 465, tls="implicit", timeout=5)
+        ClientOptions(host="h", port=25, local_hostname="bad name")
+    options = ClientOptions(host="mx.example", port=465, tls="implicit", timeout=5)
     assert options.implicit_tls
     assert options.tls_hostname == "mx.example"
     assert options.open_timeout == 5
     assert options.tls_context().verify_mode.name == "CERT_REQUIRED"
-    opportunistic = ClientOptions.build("mx.example", 25, tls="starttls-opportunistic")
+    opportunistic = ClientOptions(host="mx.example", port=25, tls="starttls-opportunistic")
     assert opportunistic.tls_context().verify_mode.name == "CERT_NONE"  # RFC 7435
 
 

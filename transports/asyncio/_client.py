@@ -1,10 +1,10 @@
 """The asyncio client: :class:`Client` over asyncio streams.
 
-Same API as the blocking :class:`transports.sockets.Client`, with coroutines. STARTTLS uses the
-public ``StreamWriter.start_tls`` (Python 3.11+; on 3.10 use :mod:`transports.anyio` or implicit
-TLS); implicit TLS the ``ssl`` argument of ``asyncio.open_connection``. No private asyncio
-attribute is touched. The protocol is in the core and the sequencing in
-:mod:`transports._client_driver`; this module only moves bytes.
+Same API as the blocking :class:`transports.sockets.Client`, with coroutines (the API itself is
+:class:`transports._client_base.AsyncClientBase`; this module only moves bytes). STARTTLS uses
+the public ``StreamWriter.start_tls`` (Python 3.11+; on 3.10 use :mod:`transports.anyio` or
+implicit TLS); implicit TLS the ``ssl`` argument of ``asyncio.open_connection``. No private
+asyncio attribute is touched.
 """
 
 from __future__ import annotations
@@ -13,38 +13,14 @@ import asyncio
 import contextlib
 import ssl
 import sys
-from collections.abc import Iterable, Mapping
-from types import TracebackType
-from typing import TypeVar
 
-from esmtp_core import DsnNotify, DsnReturn, MailParams, RcptParams, Reply
-
-from .._client_driver import (
-    ClientBase,
-    ClientOptions,
-    Message,
-    SendResult,
-    Steps,
-    Want,
-    must_close,
-)
-from ..errors import (
-    SMTPClientError,
-    SMTPConnectionError,
-    SMTPReplyError,
-    SMTPServerDisconnected,
-    SMTPTimeoutError,
-    SMTPTLSError,
-)
+from .._client_base import READ_SIZE, AsyncClientBase, io_errors
+from ..errors import SMTPTLSError
 
 __all__ = ["Client"]
 
-T = TypeVar("T")
 
-_READ_SIZE = 65536
-
-
-class Client(ClientBase):
+class Client(AsyncClientBase):
     """An asyncio SMTP/LMTP client (RFC 5321, 3207, 4954, 2033; extensions used when offered).
 
     ::
@@ -69,17 +45,26 @@ class Client(ClientBase):
         tls_object: ssl.SSLObject | None = self._writer.get_extra_info("ssl_object")
         return tls_object
 
-    # --- operations -----------------------------------------------------------------------------
+    async def close(self) -> None:
+        """Close the connection without QUIT (safe to call twice)."""
+        writer = self._writer
+        await self._abort()
+        if writer is not None:
+            with contextlib.suppress(OSError, ssl.SSLError, asyncio.TimeoutError):
+                # Bounded tighter than a read: a TLS peer that never answers close_notify must
+                # not hold the caller for a whole timeout.
+                await asyncio.wait_for(writer.wait_closed(), min(self.options.timeout or 5, 5))
 
-    async def connect(self) -> Reply:
-        """Connect, read the greeting, EHLO (LHLO), and STARTTLS as ``tls`` says; returns the
-        greeting. With ``tls="starttls"``, a server without STARTTLS raises
-        :class:`~transports.errors.SMTPTLSError`."""
-        if self._writer is not None:
-            raise RuntimeError("already connected")
+    # --- the primitives (see AsyncClientBase) ---------------------------------------------------
+
+    @property
+    def _is_open(self) -> bool:
+        return self._writer is not None
+
+    async def _open(self) -> object:
         options = self.options
         implicit = options.implicit_tls
-        try:
+        with io_errors("connect", options):
             reader, writer = await asyncio.wait_for(
                 asyncio.open_connection(
                     options.host,
@@ -90,157 +75,11 @@ class Client(ClientBase):
                 ),
                 options.open_timeout,
             )
-        except (asyncio.TimeoutError, TimeoutError) as exc:
-            raise SMTPTimeoutError(f"connecting to {_where(options)} timed out") from exc
-        except ssl.SSLError as exc:
-            raise SMTPTLSError(f"TLS handshake with {_where(options)} failed: {exc}") from exc
-        except OSError as exc:
-            raise SMTPConnectionError(f"cannot connect to {_where(options)}: {exc}") from exc
         self._reader, self._writer = reader, writer
-        try:
-            driver = self._new_session(writer.get_extra_info("sockname"))
-            return await self._run(driver.connect())
-        except BaseException:
-            self._abort()  # a refused greeting, EHLO or STARTTLS ends the attempt too
-            raise
+        return writer.get_extra_info("sockname")
 
-    async def ehlo(self) -> Reply:
-        """EHLO (LHLO) again; :attr:`capabilities` is refreshed."""
-        return await self._run(self._session().ehlo())
-
-    async def starttls(self) -> Reply:
-        """STARTTLS now (RFC 3207), then EHLO again; for ``tls=None`` sessions."""
-        return await self._run(self._session().starttls())
-
-    async def login(
-        self,
-        username: str,
-        password: str | None = None,
-        *,
-        token: str | None = None,
-        authzid: str | None = None,
-        mechanism: str | None = None,
-    ) -> Reply:
-        """AUTH (RFC 4954) with the strongest mechanism offered (SCRAM before CRAM-MD5 before
-        PLAIN/LOGIN; XOAUTH2/OAUTHBEARER with ``token``) or ``mechanism``; returns the 235."""
-        steps = self._session().login(
-            username, password, token=token, authzid=authzid, mechanism=mechanism
-        )
-        return await self._run(steps)
-
-    async def send_message(
-        self,
-        message: Message,
-        sender: str | None = None,
-        recipients: Iterable[str] | None = None,
-        *,
-        mail_params: MailParams | None = None,
-        rcpt_params: RcptParams | Mapping[str, RcptParams] | None = None,
-        dsn_notify: Iterable[DsnNotify] | None = None,
-        dsn_return: DsnReturn | None = None,
-        envid: str | None = None,
-        binary: bool = False,
-    ) -> SendResult:
-        """Send one message; returns the per-recipient :class:`~transports.SendResult`.
-
-        ``message`` is an :class:`email.message.EmailMessage` (sender and recipients default
-        from its headers, ``Bcc`` is stripped, as :meth:`smtplib.SMTP.send_message`) or the exact
-        bytes (then ``sender`` and ``recipients`` are required; ``""`` is the null sender).
-        PIPELINING, CHUNKING (BDAT), 8BITMIME, SMTPUTF8 and SIZE are used when offered; line
-        endings are made CRLF, unless ``binary=True`` sends the bytes exactly as
-        ``BODY=BINARYMIME`` (needs the server's CHUNKING and BINARYMIME).
-        ``dsn_notify``/``dsn_return``/``envid`` ask for delivery status notifications when the
-        server offers DSN (RFC 3461).
-        Raises :class:`~transports.errors.SMTPSendError` (sender refused, every recipient refused,
-        message refused) when no recipient got it; a partial success returns normally.
-        """
-        steps = self._session().send_message(
-            message,
-            sender,
-            recipients,
-            mail_params=mail_params,
-            rcpt_params=rcpt_params,
-            dsn_notify=dsn_notify,
-            dsn_return=dsn_return,
-            envid=envid,
-            binary=binary,
-        )
-        return await self._run(steps)
-
-    async def noop(self) -> Reply:
-        """NOOP (keeps the session alive; checks it is)."""
-        return await self._run(self._session().noop())
-
-    async def rset(self) -> Reply:
-        """RSET."""
-        return await self._run(self._session().rset())
-
-    async def quit(self) -> Reply | None:
-        """QUIT and close; returns the server's 221 (None if it had closed already)."""
-        if self._driver is None:
-            await self.close()
-            return None
-        try:
-            return await self._run(self._driver.quit())
-        except SMTPClientError:
-            return None
-        finally:
-            await self.close()
-
-    async def close(self) -> None:
-        """Close the connection without QUIT (safe to call twice)."""
-        writer = self._writer
-        self._abort()
-        if writer is not None:
-            with contextlib.suppress(OSError, ssl.SSLError, asyncio.TimeoutError):
-                # Bounded tighter than a read: a TLS peer that never answers close_notify must
-                # not hold the caller for a whole timeout.
-                await asyncio.wait_for(writer.wait_closed(), min(self.options.timeout or 5, 5))
-
-    async def __aenter__(self) -> Client:
-        if self._writer is None:
-            await self.connect()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        if exc_type is None or isinstance(exc, SMTPReplyError):
-            await self.quit()
-        else:
-            await self.close()
-
-    # --- the runner -----------------------------------------------------------------------------
-
-    async def _run(self, steps: Steps[T]) -> T:
-        driver = self._session()
-        driver.run_guard()
-        try:
-            try:
-                want = next(steps)
-                while True:
-                    await self._write(driver.data_to_send())
-                    if want is Want.READ:
-                        result: object = await self._read()
-                    else:
-                        result = await self._start_tls()
-                    want = steps.send(result)
-            except StopIteration as stop:
-                await self._write(driver.data_to_send())
-                value: T = stop.value
-                return value
-        except BaseException as exc:
-            if must_close(driver, exc):
-                self._abort()
-            raise
-        finally:
-            steps.close()
-
-    def _abort(self) -> None:
-        """Drop the connection at once (no await: also safe while being cancelled)."""
+    async def _abort(self) -> None:
+        # No await before the close: also complete when the task is being cancelled.
         self._end_session()
         writer, self._writer, self._reader = self._writer, None, None
         if writer is not None:
@@ -250,43 +89,24 @@ class Client(ClientBase):
         if not data:
             return
         assert self._writer is not None
-        try:
+        with io_errors("write", self.options):
             self._writer.write(data)
             await asyncio.wait_for(self._writer.drain(), self.options.timeout)
-        except (asyncio.TimeoutError, TimeoutError) as exc:
-            raise SMTPTimeoutError(f"writing to {_where(self.options)} timed out") from exc
-        except (OSError, ssl.SSLError) as exc:
-            raise SMTPServerDisconnected(f"connection lost while writing: {exc}") from exc
 
-    async def _read(self) -> bytes:
+    async def _read(self, timeout: float | None) -> bytes:
         assert self._reader is not None
-        try:
-            return await asyncio.wait_for(self._reader.read(_READ_SIZE), self.options.timeout)
-        except (asyncio.TimeoutError, TimeoutError) as exc:
-            timeout = self.options.timeout
-            raise SMTPTimeoutError(f"no reply from the server within {timeout}s") from exc
-        except (OSError, ssl.SSLError) as exc:  # a reset is the server going away
-            raise SMTPServerDisconnected(f"connection lost: {exc}") from exc
+        with io_errors("read", self.options):
+            return await asyncio.wait_for(self._reader.read(READ_SIZE), timeout)
 
-    async def _start_tls(self) -> ssl.SSLObject | None:
+    async def _start_tls(self, timeout: float | None) -> ssl.SSLObject | None:
         assert self._writer is not None
         options = self.options
         if sys.version_info < (3, 11):  # pragma: no cover - the machine runs 3.11
             raise SMTPTLSError("STARTTLS on transports.asyncio needs Python 3.11")
-        try:
+        with io_errors("tls", options):
             await self._writer.start_tls(  # type: ignore[attr-defined, unused-ignore]
                 options.tls_context(),
                 server_hostname=options.tls_hostname,
-                ssl_handshake_timeout=options.timeout,
+                ssl_handshake_timeout=timeout,
             )
-        except (asyncio.TimeoutError, TimeoutError) as exc:
-            raise SMTPTimeoutError(f"TLS handshake with {_where(options)} timed out") from exc
-        except ssl.SSLError as exc:
-            raise SMTPTLSError(f"TLS handshake with {_where(options)} failed: {exc}") from exc
-        except OSError as exc:
-            raise SMTPServerDisconnected(f"connection lost in the TLS handshake: {exc}") from exc
         return self.ssl_object
-
-
-def _where(options: ClientOptions) -> str:
-    return f"{options.host}:{options.port}"

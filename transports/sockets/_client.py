@@ -15,37 +15,15 @@ from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import TypeVar
 
-from esmtp_core import (
-    DsnNotify,
-    DsnReturn,
-    MailParams,
-    RcptParams,
-    Reply,
-)
+from esmtp_core import DsnNotify, DsnReturn, MailParams, RcptParams, Reply
 
-from .._client_driver import (
-    ClientBase,
-    ClientOptions,
-    Message,
-    SendResult,
-    Steps,
-    Want,
-    must_close,
-)
-from ..errors import (
-    SMTPClientError,
-    SMTPConnectionError,
-    SMTPReplyError,
-    SMTPServerDisconnected,
-    SMTPTimeoutError,
-    SMTPTLSError,
-)
+from .._client_base import READ_SIZE, ClientBase, io_errors
+from .._client_driver import Message, SendResult, Steps, Want, must_close
+from ..errors import SMTPClientError, SMTPReplyError
 
 __all__ = ["Client"]
 
 T = TypeVar("T")
-
-_READ_SIZE = 65536
 
 
 class Client(ClientBase):
@@ -62,7 +40,8 @@ class Client(ClientBase):
     ``"starttls-opportunistic"`` (used when offered, plaintext otherwise — see
     :attr:`tls_skipped`), ``"implicit"`` (TLS from the first byte, port 465) or None (plaintext;
     :meth:`starttls` by hand). ``timeout`` bounds connecting (unless ``connect_timeout``), each
-    read, each write and each handshake.
+    write and each handshake, and each reply as a whole: a server trickling a reply byte by
+    byte is given up on after ``timeout`` seconds too.
     Credentials never go out without TLS unless ``allow_insecure_auth``. ``config`` passes core
     options (:class:`esmtp_core.ClientConfig`, e.g. ``use_chunking=False``).
 
@@ -87,19 +66,13 @@ class Client(ClientBase):
         if self._sock is not None:
             raise RuntimeError("already connected")
         options = self.options
-        try:
+        with io_errors("connect", options):
             sock = socket.create_connection((options.host, options.port), options.open_timeout)
-        except TimeoutError as exc:
-            raise SMTPTimeoutError(f"connecting to {_where(options)} timed out") from exc
-        except OSError as exc:
-            raise SMTPConnectionError(f"cannot connect to {_where(options)}: {exc}") from exc
         self._sock = sock
         try:
             if options.implicit_tls:
                 self._start_tls()
-            driver = self._new_session(self._sock.getsockname())
-            self._sock.settimeout(options.timeout)
-            return self._run(driver.connect())
+            return self._run(self._new_session(self._sock.getsockname()).connect())
         except BaseException:
             self.close()  # a refused greeting, EHLO or STARTTLS ends the attempt too
             raise
@@ -221,7 +194,10 @@ class Client(ClientBase):
                 want = next(steps)
                 while True:
                     self._write(driver.data_to_send())
-                    result: object = self._read() if want is Want.READ else self._start_tls()
+                    if want is Want.READ:
+                        result: object = self._read(driver.read_timeout())
+                    else:
+                        result = self._start_tls()
                     want = steps.send(result)
             except StopIteration as stop:
                 self._write(driver.data_to_send())
@@ -238,38 +214,21 @@ class Client(ClientBase):
         if not data:
             return
         assert self._sock is not None
-        try:
+        with io_errors("write", self.options):
+            self._sock.settimeout(self.options.timeout)
             self._sock.sendall(data)
-        except TimeoutError as exc:
-            raise SMTPTimeoutError(f"writing to {_where(self.options)} timed out") from exc
-        except OSError as exc:
-            raise SMTPServerDisconnected(f"connection lost while writing: {exc}") from exc
 
-    def _read(self) -> bytes:
+    def _read(self, timeout: float | None) -> bytes:
         assert self._sock is not None
-        try:
-            return self._sock.recv(_READ_SIZE)
-        except TimeoutError as exc:
-            timeout = self.options.timeout
-            raise SMTPTimeoutError(f"no reply from the server within {timeout}s") from exc
-        except OSError as exc:  # a reset is the server going away
-            raise SMTPServerDisconnected(f"connection lost: {exc}") from exc
+        with io_errors("read", self.options):
+            self._sock.settimeout(timeout)
+            return self._sock.recv(READ_SIZE)
 
     def _start_tls(self) -> ssl.SSLSocket:
         assert self._sock is not None
         options = self.options
         context = options.tls_context()
-        self._sock.settimeout(options.timeout)
-        try:
+        with io_errors("tls", options):
+            self._sock.settimeout(options.timeout)
             self._sock = context.wrap_socket(self._sock, server_hostname=options.tls_hostname)
-        except TimeoutError as exc:
-            raise SMTPTimeoutError(f"TLS handshake with {_where(options)} timed out") from exc
-        except (ssl.SSLError, ssl.CertificateError) as exc:
-            raise SMTPTLSError(f"TLS handshake with {_where(options)} failed: {exc}") from exc
-        except OSError as exc:
-            raise SMTPServerDisconnected(f"connection lost in the TLS handshake: {exc}") from exc
         return self._sock
-
-
-def _where(options: ClientOptions) -> str:
-    return f"{options.host}:{options.port}"
