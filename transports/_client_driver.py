@@ -198,7 +198,17 @@ class ClientDriver:
         are one write, so their replies share one deadline. Raises
         :class:`~transports.errors.SMTPTimeoutError` once it has passed. None: no timeout.
         """
-        return self.options.timeout
+        timeout = self.options.timeout
+        if timeout is None:
+            return None
+        now = self._clock()
+        if self._deadline is None or self._sent:
+            self._deadline = now + timeout
+            self._sent = False
+        left = self._deadline - now
+        if left <= 0:
+            raise reply_overdue(self.options)
+        return left
 
     @property
     def capabilities(self) -> Capabilities:

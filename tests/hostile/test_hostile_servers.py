@@ -204,12 +204,6 @@ def test_client_fails_cleanly(kind: str, scenario: str) -> None:
     assert elapsed < CLIENT_TIMEOUT + 5
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="transports clients: the timeout bounds each read, so a server sending one byte per "
-    "second holds every client (sockets, asyncio, anyio on asyncio and trio) until it stops; "
-    "needs a deadline per reply",
-)
 def test_trickling_server_is_given_up_on() -> None:
     """A server sending one byte per second never lets a per-read timeout fire; the clients must
     still give up within a bounded time. All clients at once, to pay the wait only once."""

@@ -1,6 +1,6 @@
 """Pure parts of the clients (``transports._client_values`` and the driver): message preparation
-(as smtplib.send_message), option validation, the default EHLO name, SendResult and the
-close-or-keep decision."""
+(as smtplib.send_message), option validation, the default EHLO name, SendResult, the
+close-or-keep decision and the reply deadline."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from email.message import EmailMessage, Message
 import pytest
 
 from esmtp_core import Reply, TransactionResult
-from transports._client_driver import must_close
+from transports._client_driver import ClientDriver, Want, must_close
 from transports._client_values import (
     ClientOptions,
     SendResult,
@@ -181,3 +181,51 @@ def test_must_close() -> None:
     assert not must_close(None, SMTPAuthenticationError(NO))
     assert not must_close(None, SMTPNotSupportedError("no SMTPUTF8"))
     assert not must_close(None, ValueError("no sender"))
+
+
+def test_reply_deadline_spans_reads_and_restarts_after_a_write() -> None:
+    """``timeout`` bounds a whole reply: reads share it until the client sends again."""
+    now = [100.0]
+    options = ClientOptions(host="mx.example", port=25, timeout=10)
+    driver = ClientDriver(options, clock=lambda: now[0])
+    steps = driver.connect()
+    assert next(steps) is Want.READ  # the greeting
+    assert driver.data_to_send() == b""
+    assert driver.read_timeout() == 10
+    now[0] += 4
+    assert steps.send(b"220 mx.exa") is Want.READ  # a partial greeting: same deadline
+    assert driver.read_timeout() == 6
+    now[0] += 5
+    assert steps.send(b"mple ESMTP\r\n") is Want.READ  # greeted: EHLO goes out
+    assert driver.data_to_send().startswith(b"EHLO ")
+    assert driver.read_timeout() == 10  # a new command, a new deadline
+    now[0] += 9.5
+    assert steps.send(b"250-mx.example\r\n") is Want.READ
+    assert driver.read_timeout() == 0.5
+    now[0] += 0.5
+    with pytest.raises(SMTPTimeoutError, match="no reply from the server within 10"):
+        driver.read_timeout()
+    steps.close()
+
+
+def test_each_operation_has_its_own_deadline() -> None:
+    """An idle session between operations is the caller's business, not a late reply."""
+    now = [0.0]
+    options = ClientOptions(host="mx.example", port=25, timeout=5)
+    driver = ClientDriver(options, clock=lambda: now[0])
+    steps = driver.connect()
+    next(steps)
+    driver.read_timeout()
+    steps.send(b"220 mx.example ESMTP\r\n")
+    driver.data_to_send()
+    with pytest.raises(StopIteration):
+        steps.send(b"250 mx.example\r\n")
+    now[0] += 60
+    steps = driver.noop()
+    assert next(steps) is Want.READ
+    assert driver.data_to_send() == b"NOOP\r\n"
+    assert driver.read_timeout() == 5
+    steps.close()
+    unbounded = ClientDriver(ClientOptions(host="mx.example", port=25, timeout=None))
+    next(unbounded.connect())
+    assert unbounded.read_timeout() is None
