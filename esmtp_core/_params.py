@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 
 from ._errors import LocalProtocolError
@@ -166,6 +166,24 @@ def _split(text: str) -> list[tuple[str, str | None]]:
     return pairs
 
 
+def _offered(
+    text: str,
+    allowed: Collection[str],
+    extra_allowed: Collection[str],
+    extra: list[tuple[str, str | None]],
+) -> Iterator[tuple[str, str | None]]:
+    """The parameters of ``text`` in order (RFC 5321 §4.1.2 ``esmtp-param``): extension keywords
+    are appended to ``extra`` as they are, a keyword the session did not offer raises 555 when
+    it is reached (so an earlier parameter's error is reported first), the others are yielded."""
+    for keyword, value in _split(text):
+        if keyword in extra_allowed:
+            extra.append((keyword, value))
+        elif keyword not in allowed:
+            raise _unknown(keyword)
+        else:
+            yield keyword, value
+
+
 def _unknown(keyword: str) -> ParameterError:
     return _refuse(555, "5.5.4", f"Unsupported parameter {keyword}")
 
@@ -200,12 +218,7 @@ def parse_mail_params(
     envid: str | None = None
     requiretls = False
     extra: list[tuple[str, str | None]] = []
-    for keyword, value in _split(text):
-        if keyword in extra_allowed:
-            extra.append((keyword, value))
-            continue
-        if keyword not in allowed:
-            raise _unknown(keyword)
+    for keyword, value in _offered(text, allowed, extra_allowed, extra):
         if keyword == "SIZE":
             raw = _need_value(keyword, value)
             if not raw.isascii() or not raw.isdigit() or len(raw) > 20:
@@ -256,12 +269,7 @@ def parse_rcpt_params(
     notify: frozenset[DsnNotify] | None = None
     orcpt: tuple[str, str] | None = None
     extra: list[tuple[str, str | None]] = []
-    for keyword, value in _split(text):
-        if keyword in extra_allowed:
-            extra.append((keyword, value))
-            continue
-        if keyword not in allowed:
-            raise _unknown(keyword)
+    for keyword, value in _offered(text, allowed, extra_allowed, extra):
         if keyword == "NOTIFY":
             try:
                 items = [DsnNotify(item.upper()) for item in _need_value(keyword, value).split(",")]
