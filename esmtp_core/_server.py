@@ -49,6 +49,22 @@ _CONTROL_RE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 # Body bytes fewer than this wait in the receive buffer for more (unless they finish the body).
 _SMALL_READ = 1024
 
+_Default = tuple[int, str, str]  # code, enhanced status code (RFC 3463), text
+#: The replies of accept() without text and of reject() without a reply, per decision event
+#: (RFC 5321 §4.2.2-§4.2.3 codes). Hello's positive reply is built from the capabilities.
+_DEFAULT_REPLIES: dict[type, tuple[_Default | None, _Default]] = {
+    Hello: (None, (550, "5.7.1", "Hello rejected")),
+    MailFrom: ((250, "2.1.0", "Sender OK"), (550, "5.7.1", "Sender rejected")),
+    RcptTo: ((250, "2.1.5", "Recipient OK"), (550, "5.1.1", "Recipient rejected")),
+    EndOfMessage: ((250, "2.0.0", "Message accepted"), (554, "5.7.1", "Message rejected")),
+    Verify: (
+        (252, "2.5.0", "Cannot VRFY user, but will accept message"),
+        (550, "5.1.1", "User unknown"),
+    ),
+    Expand: ((252, "2.5.0", "Cannot EXPN list"), (550, "5.1.1", "List unknown")),
+    UnknownCommand: ((250, "2.0.0", "OK"), (500, "5.5.1", "Command not recognized")),
+}
+
 
 class ServerConnection(CommandsMixin, AuthMixin):
     """One SMTP (or LMTP) session, server side. See the module docstring and DESIGN.md.
@@ -578,28 +594,13 @@ class ServerConnection(CommandsMixin, AuthMixin):
     def _positive_reply(self, pending: ServerEvent, text: str | None) -> Reply:
         if isinstance(pending, Hello):
             return self._hello_reply(pending, text)
-        defaults: dict[type, tuple[int, str, str]] = {
-            MailFrom: (250, "2.1.0", "Sender OK"),
-            RcptTo: (250, "2.1.5", "Recipient OK"),
-            EndOfMessage: (250, "2.0.0", "Message accepted"),
-            Verify: (252, "2.5.0", "Cannot VRFY user, but will accept message"),
-            Expand: (252, "2.5.0", "Cannot EXPN list"),
-            UnknownCommand: (250, "2.0.0", "OK"),
-        }
-        code, enhanced, default = defaults[type(pending)]
+        positive = _DEFAULT_REPLIES[type(pending)][0]
+        assert positive is not None  # only Hello has none
+        code, enhanced, default = positive
         return Reply.make(code, enhanced, default if text is None else text)
 
     def _negative_reply(self, pending: ServerEvent) -> Reply:
-        defaults: dict[type, tuple[int, str, str]] = {
-            Hello: (550, "5.7.1", "Hello rejected"),
-            MailFrom: (550, "5.7.1", "Sender rejected"),
-            RcptTo: (550, "5.1.1", "Recipient rejected"),
-            EndOfMessage: (554, "5.7.1", "Message rejected"),
-            Verify: (550, "5.1.1", "User unknown"),
-            Expand: (550, "5.1.1", "List unknown"),
-            UnknownCommand: (500, "5.5.1", "Command not recognized"),
-        }
-        code, enhanced, text = defaults[type(pending)]
+        code, enhanced, text = _DEFAULT_REPLIES[type(pending)][1]
         return Reply.make(code, enhanced, text)
 
     def _hello_reply(self, hello: Hello, text: str | None) -> Reply:
