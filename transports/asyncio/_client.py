@@ -16,6 +16,7 @@ import sys
 
 from .._client_base import READ_SIZE, AsyncClientBase, io_errors
 from ..errors import SMTPTLSError
+from ._deadline import ReadDeadline
 
 __all__ = ["Client"]
 
@@ -36,6 +37,7 @@ class Client(AsyncClientBase):
 
     _reader: asyncio.StreamReader | None = None
     _writer: asyncio.StreamWriter | None = None
+    _deadline: ReadDeadline | None = None
 
     @property
     def ssl_object(self) -> ssl.SSLObject | None:
@@ -76,12 +78,16 @@ class Client(AsyncClientBase):
                 options.open_timeout,
             )
         self._reader, self._writer = reader, writer
+        self._deadline = ReadDeadline()
         return writer.get_extra_info("sockname")
 
     async def _abort(self) -> None:
         # No await before the close: also complete when the task is being cancelled.
         self._end_session()
         writer, self._writer, self._reader = self._writer, None, None
+        if self._deadline is not None:
+            self._deadline.close()
+            self._deadline = None
         if writer is not None:
             writer.close()
 
@@ -91,12 +97,18 @@ class Client(AsyncClientBase):
         assert self._writer is not None
         with io_errors("write", self.options):
             self._writer.write(data)
-            await asyncio.wait_for(self._writer.drain(), self.options.timeout)
+            transport = self._writer.transport
+            # Mostly the data went straight out; only a backlog (or a failing connection,
+            # whose error drain() raises) needs the bounded wait.
+            if transport.get_write_buffer_size() or transport.is_closing():
+                await asyncio.wait_for(self._writer.drain(), self.options.timeout)
 
     async def _read(self, timeout: float | None) -> bytes:
         assert self._reader is not None
+        assert self._deadline is not None
         with io_errors("read", self.options):
-            return await asyncio.wait_for(self._reader.read(READ_SIZE), timeout)
+            # One timer per connection, moved per read (not a Task and a timer per read).
+            return await self._deadline.read(self._reader, READ_SIZE, timeout)
 
     async def _start_tls(self, timeout: float | None) -> ssl.SSLObject | None:
         assert self._writer is not None

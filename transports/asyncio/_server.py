@@ -10,6 +10,7 @@ import ssl
 from .._base import ServerBase, busy_reply
 from .._driver import AsyncServerDriver
 from ..handler import AsyncHandler, Handler
+from ._deadline import ReadDeadline
 
 __all__ = ["Server"]
 
@@ -145,6 +146,20 @@ class Server(ServerBase[Handler | AsyncHandler]):
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
     ) -> None:
+        deadline = ReadDeadline()
+        try:
+            await self._serve(task, driver, reader, writer, deadline)
+        finally:
+            deadline.close()
+
+    async def _serve(
+        self,
+        task: asyncio.Task[None],
+        driver: AsyncServerDriver,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        deadline: ReadDeadline,
+    ) -> None:
         options = self.options
         while True:
             if driver.want_tls:
@@ -156,7 +171,11 @@ class Server(ServerBase[Handler | AsyncHandler]):
             data = driver.data_to_send()
             if data:
                 writer.write(data)
-                await asyncio.wait_for(writer.drain(), options.timeout)
+                transport = writer.transport
+                # Mostly the reply went straight out; only a backlog (or a failing
+                # connection, whose error drain() raises) needs the bounded wait.
+                if transport.get_write_buffer_size() or transport.is_closing():
+                    await asyncio.wait_for(writer.drain(), options.timeout)
             if driver.closed:
                 return
             if driver.want_tls:
@@ -165,7 +184,7 @@ class Server(ServerBase[Handler | AsyncHandler]):
                 await driver.tls_established(writer.get_extra_info("ssl_object"))
                 continue
             try:
-                chunk = await asyncio.wait_for(reader.read(_READ_SIZE), driver.read_timeout())
+                chunk = await deadline.read(reader, _READ_SIZE, driver.read_timeout())
             except asyncio.TimeoutError:
                 driver.timed_out()
                 continue
