@@ -94,7 +94,10 @@ def live_session(
         config,
         # No STARTTLS: plaintext behind a 220 is dropped only if it already arrived, which
         # depends on the split by design (RFC 3207 §5); test_starttls_injection covers it.
-        dataclasses.replace(server_config_from_flags(server_flags & ~0x02), max_errors=50),
+        # Both sides speak the same protocol (LMTP or SMTP), or the session ends at once.
+        dataclasses.replace(
+            server_config_from_flags((server_flags & ~0x03) | int(config.lmtp)), max_errors=50
+        ),
         decide=lambda event: decisions.random() < 0.8,
         on_client_event=lambda event: holder[0].on_event(event),  # noqa: PLW0108  (late bound)
         cut=cut,
