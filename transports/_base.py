@@ -14,7 +14,7 @@ from esmtp_core import ChannelBinding, Reply, ServerConfig
 
 from .handler import AsyncHandler, Handler
 
-__all__ = ["ServerBase", "ServerOptions", "busy_reply"]
+__all__ = ["ServerBase", "ServerOptions", "busy_reply", "peer_name"]
 
 logger = logging.getLogger("transports.server")
 
@@ -26,15 +26,23 @@ def busy_reply(hostname: str, peer: object = None) -> bytes:
     return Reply.make(421, "4.7.0", f"{hostname} Too many connections, try again later").to_bytes()
 
 
+def peer_name(sock: socket.socket) -> object:
+    """The peer's address for a log line, or None once the peer is gone."""
+    try:
+        return sock.getpeername()
+    except OSError:
+        return None
+
+
 @dataclass(frozen=True, kw_only=True)
 class ServerOptions:
     """Everything an adapter needs besides the handler and the listening address.
 
-    Built by :meth:`build`, which makes the core configuration agree with the TLS setup (STARTTLS
-    offered when a context is given, ``tls_on_connect`` for implicit TLS).
+    Creating one makes the core configuration agree with the TLS setup (STARTTLS offered when a
+    context is given, ``tls_on_connect`` for implicit TLS).
     """
 
-    config: ServerConfig
+    config: ServerConfig = dataclasses.field(default_factory=ServerConfig)
     tls_context: ssl.SSLContext | None = None
     implicit_tls: bool = False
     #: ``tls-server-end-point`` data for SCRAM-*-PLUS
@@ -49,43 +57,23 @@ class ServerOptions:
     #: Simultaneous connections; beyond, ``421 4.7.0`` and close. None: no limit.
     max_connections: int | None = 100
 
-    @classmethod
-    def build(
-        cls,
-        *,
-        config: ServerConfig | None = None,
-        tls_context: ssl.SSLContext | None = None,
-        implicit_tls: bool = False,
-        channel_binding: ChannelBinding | None = None,
-        timeout: float | None = 300.0,
-        data_timeout: float | None = 600.0,
-        tls_handshake_timeout: float = 30.0,
-        max_connections: int | None = 100,
-    ) -> ServerOptions:
-        """Validate and complete the options (``ValueError`` for contradictions)."""
-        config = config or ServerConfig()
-        if implicit_tls and tls_context is None:
+    def __post_init__(self) -> None:
+        """Validate, and make the core configuration agree with the TLS setup (``ValueError``
+        for contradictions)."""
+        if self.implicit_tls and self.tls_context is None:
             raise ValueError("implicit TLS needs a tls_context")
-        config = dataclasses.replace(
-            config,
-            starttls=tls_context is not None and not implicit_tls,
-            tls_on_connect=implicit_tls,
-        )
-        if max_connections is not None and max_connections < 1:
+        if self.max_connections is not None and self.max_connections < 1:
             raise ValueError("max_connections must be positive")
-        for name, value in (("timeout", timeout), ("data_timeout", data_timeout)):
+        for name in ("timeout", "data_timeout"):
+            value = getattr(self, name)
             if value is not None and value <= 0:
                 raise ValueError(f"{name} must be positive")
-        return cls(
-            config=config,
-            tls_context=tls_context,
-            implicit_tls=implicit_tls,
-            channel_binding=channel_binding,
-            timeout=timeout,
-            data_timeout=data_timeout,
-            tls_handshake_timeout=tls_handshake_timeout,
-            max_connections=max_connections,
+        config = dataclasses.replace(
+            self.config,
+            starttls=self.tls_context is not None and not self.implicit_tls,
+            tls_on_connect=self.implicit_tls,
         )
+        object.__setattr__(self, "config", config)  # frozen: completed once, while created
 
 
 H = TypeVar("H", bound=Handler | AsyncHandler)
@@ -127,8 +115,8 @@ class ServerBase(Generic[H]):
         self.handler = handler
         self.host = host
         self.port = port
-        self.options = ServerOptions.build(
-            config=config,
+        self.options = ServerOptions(
+            config=config or ServerConfig(),
             tls_context=tls_context,
             implicit_tls=implicit_tls,
             channel_binding=channel_binding,

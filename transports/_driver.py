@@ -104,14 +104,19 @@ class _DriverBase:
         self,
         options: ServerOptions,
         *,
-        peer: tuple[str, int] | None = None,
-        local: tuple[str, int] | None = None,
+        peer: object = None,
+        local: object = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.options = options
         config = options.config
         self.conn = ServerConnection(config)
-        self.session = Session(hostname=config.hostname, peer=peer, local=local, lmtp=config.lmtp)
+        self.session = Session(
+            hostname=config.hostname,
+            peer=_host_port(peer),
+            local=_host_port(local),
+            lmtp=config.lmtp,
+        )
         self._clock = clock
         self._started_at = clock()
         self._message_started = False
@@ -472,8 +477,8 @@ class SyncServerDriver(_DriverBase):
         handler: Handler,
         options: ServerOptions,
         *,
-        peer: tuple[str, int] | None = None,
-        local: tuple[str, int] | None = None,
+        peer: object = None,
+        local: object = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(options, peer=peer, local=local, clock=clock)
@@ -527,8 +532,8 @@ class AsyncServerDriver(_DriverBase):
         options: ServerOptions,
         *,
         offload: Callable[[Callable[[], object]], Awaitable[object]] | None = None,
-        peer: tuple[str, int] | None = None,
-        local: tuple[str, int] | None = None,
+        peer: object = None,
+        local: object = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(options, peer=peer, local=local, clock=clock)
@@ -578,3 +583,11 @@ class AsyncServerDriver(_DriverBase):
     async def finish(self) -> None:
         """See :meth:`SyncServerDriver.finish`."""
         await self._run(self._finish())
+
+
+def _host_port(address: object) -> tuple[str, int] | None:
+    """``(host, port)`` from a socket address as the stack gives it (IPv6 ones have four
+    items; anything else, such as a Unix socket's path, is no IP peer)."""
+    if isinstance(address, tuple) and len(address) >= 2:
+        return (str(address[0]), int(address[1]))
+    return None

@@ -171,15 +171,7 @@ class Server(ServerBase[Handler | AsyncHandler]):
         options = self.options
         ssl_object = None
         if options.implicit_tls:
-            assert options.tls_context is not None
-            with anyio.fail_after(options.tls_handshake_timeout):
-                record.stream = await TLSStream.wrap(
-                    record.stream,
-                    server_side=True,
-                    ssl_context=options.tls_context,
-                    standard_compatible=False,
-                )
-            ssl_object = record.stream.extra(TLSAttribute.ssl_object)  # noqa: S610
+            ssl_object = await self._start_tls(record)
         if self._closing or self._at_capacity(len(self._connections) - 1):
             with anyio.move_on_after(5):
                 peer = record.stream.extra(anyio.abc.SocketAttribute.remote_address, None)  # noqa: S610
@@ -192,8 +184,8 @@ class Server(ServerBase[Handler | AsyncHandler]):
             self.handler,
             options,
             offload=anyio.to_thread.run_sync,
-            peer=_address(remote),
-            local=_address(local),
+            peer=remote,
+            local=local,
         )
         await driver.start(ssl_object)
         while True:
@@ -202,16 +194,7 @@ class Server(ServerBase[Handler | AsyncHandler]):
             if driver.closed:
                 return
             if driver.want_tls:
-                assert options.tls_context is not None
-                with anyio.fail_after(options.tls_handshake_timeout):
-                    record.stream = await TLSStream.wrap(
-                        record.stream,
-                        server_side=True,
-                        ssl_context=options.tls_context,
-                        standard_compatible=False,
-                    )
-                ssl_object = record.stream.extra(TLSAttribute.ssl_object)  # noqa: S610
-                await driver.tls_established(ssl_object)
+                await driver.tls_established(await self._start_tls(record))
                 continue
             chunk = b""
             with anyio.move_on_after(driver.read_timeout()) as timer:
@@ -226,8 +209,15 @@ class Server(ServerBase[Handler | AsyncHandler]):
             if not chunk:
                 return
 
-
-def _address(value: object) -> tuple[str, int] | None:
-    if isinstance(value, tuple) and len(value) >= 2:
-        return (str(value[0]), int(value[1]))
-    return None
+    async def _start_tls(self, record: _Connection) -> ssl.SSLObject:
+        """The server side of a TLS handshake (implicit or after STARTTLS); the SSL object."""
+        options = self.options
+        assert options.tls_context is not None
+        with anyio.fail_after(options.tls_handshake_timeout):
+            record.stream = await TLSStream.wrap(
+                record.stream,
+                server_side=True,
+                ssl_context=options.tls_context,
+                standard_compatible=False,
+            )
+        return record.stream.extra(TLSAttribute.ssl_object)  # noqa: S610

@@ -10,7 +10,7 @@ import ssl
 import threading
 import time
 
-from .._base import ServerBase, busy_reply
+from .._base import ServerBase, busy_reply, peer_name
 from .._driver import SyncServerDriver
 from ..handler import AsyncHandler, Handler
 
@@ -190,8 +190,8 @@ class Server(ServerBase[Handler]):
                 driver = SyncServerDriver(
                     self.handler,
                     options,
-                    peer=_address(sock.getpeername()),
-                    local=_address(sock.getsockname()),
+                    peer=sock.getpeername(),
+                    local=sock.getsockname(),
                 )
             connection = _Connection(sock, driver)
             self._connections[connection] = None
@@ -207,7 +207,7 @@ class Server(ServerBase[Handler]):
     def _established(self, connection: _Connection) -> None:
         """TCP (or implicit TLS) is up: greet, or send the 421 of a connection over the limit."""
         if connection.driver is None:
-            self._send_app(connection, busy_reply(self.hostname, _peer(connection.sock)))
+            self._send_app(connection, busy_reply(self.hostname, peer_name(connection.sock)))
             connection.closing = True
             self._update(connection)
             return
@@ -360,16 +360,3 @@ class Server(ServerBase[Handler]):
         connection.sock.close()
         if connection.driver is not None:
             connection.driver.finish()
-
-
-def _peer(sock: socket.socket) -> object:
-    try:
-        return sock.getpeername()
-    except OSError:
-        return None
-
-
-def _address(value: object) -> tuple[str, int] | None:
-    if isinstance(value, tuple) and len(value) >= 2:
-        return (str(value[0]), int(value[1]))
-    return None

@@ -15,7 +15,7 @@ import ssl
 import threading
 import time
 
-from .._base import ServerBase, busy_reply
+from .._base import ServerBase, busy_reply, peer_name
 from .._driver import SyncServerDriver
 from ..handler import AsyncHandler, Handler
 
@@ -160,13 +160,13 @@ class Server(ServerBase[Handler]):
                 busy = self._closing or self._at_capacity(len(self._connections) - 1)
             if busy:
                 connection.sock.settimeout(5)
-                connection.sock.sendall(busy_reply(self.hostname, _peer(connection.sock)))
+                connection.sock.sendall(busy_reply(self.hostname, peer_name(connection.sock)))
                 return
             driver = SyncServerDriver(
                 self.handler,
                 options,
-                peer=_address(connection.sock.getpeername()),
-                local=_address(connection.sock.getsockname()),
+                peer=connection.sock.getpeername(),
+                local=connection.sock.getsockname(),
             )
             driver.start(ssl_object)
             self._loop(connection, driver)
@@ -238,16 +238,3 @@ class Server(ServerBase[Handler]):
                     with contextlib.suppress(OSError):
                         sock.sendall(driver.data_to_send())
                     return
-
-
-def _peer(sock: socket.socket) -> object:
-    try:
-        return sock.getpeername()
-    except OSError:
-        return None
-
-
-def _address(value: object) -> tuple[str, int] | None:
-    if isinstance(value, tuple) and len(value) >= 2:
-        return (str(value[0]), int(value[1]))
-    return None
