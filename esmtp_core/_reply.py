@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from ._errors import LocalProtocolError
 
-__all__ = ["Reply"]
+__all__ = ["Reply", "constant_reply"]
 
 # RFC 3463 §2: status-code = class "." subject "." detail
 #   class = "2" / "4" / "5";  subject = 1*3digit;  detail = 1*3digit
@@ -86,6 +86,18 @@ class Reply:
         With ``enhanced_codes`` false (the server did not advertise ENHANCEDSTATUSCODES) the
         enhanced code is left out.
         """
+        encoded = _ENCODED.get(id(self))
+        if encoded is not None and encoded[0] is self:
+            return encoded[1] if enhanced_codes else encoded[2]
+        return self._encode(enhanced_codes)
+
+    def _encode(self, enhanced_codes: bool) -> bytes:
+        lines = self.lines
+        if len(lines) == 1:  # nearly every reply: no list, no loop
+            line = lines[0]
+            if enhanced_codes and self.enhanced is not None:
+                line = f"{self.enhanced} {line}" if line else self.enhanced
+            return f"{self.code!s} {line}\r\n".encode()
         prefix = str(self.code)
         if enhanced_codes and self.enhanced is not None:
             body = [f"{self.enhanced} {line}" if line else self.enhanced for line in self.lines]
@@ -102,3 +114,20 @@ class Reply:
     def __str__(self) -> str:
         enhanced = f" {self.enhanced}" if self.enhanced else ""
         return f"{self.code}{enhanced} {self.text}"
+
+
+#: The wire forms of the replies registered by :func:`constant_reply`, by identity: (the reply,
+#: with enhanced code, without). A Reply is immutable, so its bytes can be built once.
+_ENCODED: dict[int, tuple[Reply, bytes, bytes]] = {}
+
+
+def constant_reply(reply: Reply) -> Reply:
+    """Register a reply that lives for the whole process (a module-level constant) so that
+    :meth:`Reply.to_bytes` returns prebuilt bytes for it; returns the reply.
+
+    For the fixed replies a server core sends on every transaction (250 to MAIL, 354, ...), the
+    formatting would otherwise be redone each time. Never register replies built per session:
+    the registry holds them for ever.
+    """
+    _ENCODED[id(reply)] = (reply, reply._encode(True), reply._encode(False))
+    return reply

@@ -31,7 +31,7 @@ from ._events import (
     Verify,
 )
 from ._receivebuffer import ReceiveBuffer
-from ._reply import Reply
+from ._reply import Reply, constant_reply
 from ._sasl import AuthQuery, AuthSecretLookup, ChannelBinding, CredentialAnswer, ServerMechanism
 from ._sentinels import NEED_DATA, PAUSED, Sentinel
 from ._server_auth import AuthMixin, advertised_auth_mechanisms
@@ -63,6 +63,16 @@ _DEFAULT_REPLIES: dict[type, tuple[_Default | None, _Default]] = {
     ),
     Expand: ((252, "2.5.0", "Cannot EXPN list"), (550, "5.1.1", "List unknown")),
     UnknownCommand: ((250, "2.0.0", "OK"), (500, "5.5.1", "Command not recognized")),
+}
+
+#: The same defaults as process-wide Reply constants (positive or None, negative), so that
+#: accept() and reject() without text neither build nor format a reply per transaction.
+_DEFAULT_REPLY_OBJECTS: dict[type, tuple[Reply | None, Reply]] = {
+    kind: (
+        None if positive is None else constant_reply(Reply.make(*positive)),
+        constant_reply(Reply.make(*negative)),
+    )
+    for kind, (positive, negative) in _DEFAULT_REPLIES.items()
 }
 
 
@@ -594,14 +604,16 @@ class ServerConnection(CommandsMixin, AuthMixin):
     def _positive_reply(self, pending: ServerEvent, text: str | None) -> Reply:
         if isinstance(pending, Hello):
             return self._hello_reply(pending, text)
+        if text is None:
+            reply = _DEFAULT_REPLY_OBJECTS[type(pending)][0]
+            assert reply is not None  # only Hello has none
+            return reply
         positive = _DEFAULT_REPLIES[type(pending)][0]
         assert positive is not None  # only Hello has none
-        code, enhanced, default = positive
-        return Reply.make(code, enhanced, default if text is None else text)
+        return Reply.make(positive[0], positive[1], text)
 
     def _negative_reply(self, pending: ServerEvent) -> Reply:
-        code, enhanced, text = _DEFAULT_REPLIES[type(pending)][1]
-        return Reply.make(code, enhanced, text)
+        return _DEFAULT_REPLY_OBJECTS[type(pending)][1]
 
     def _hello_reply(self, hello: Hello, text: str | None) -> Reply:
         first = self.config.hostname if text is None else f"{self.config.hostname} {text}"

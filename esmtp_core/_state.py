@@ -8,7 +8,7 @@ import enum
 from dataclasses import dataclass, field
 
 from ._params import MailParams
-from ._reply import Reply
+from ._reply import Reply, constant_reply
 
 __all__ = ["Phase", "Replies", "Transaction"]
 
@@ -45,7 +45,8 @@ class Transaction:
 
 
 def _r(code: int, enhanced: str | None, text: str) -> Reply:
-    return Reply.make(code, enhanced, text)
+    # A process-wide constant: its wire bytes are built once (see constant_reply).
+    return constant_reply(Reply.make(code, enhanced, text))
 
 
 class Replies:
@@ -89,16 +90,16 @@ class Replies:
     TLS_IN_TRANSACTION = _r(503, "5.5.1", "STARTTLS not allowed during a mail transaction")
     TLS_READY = _r(220, "2.0.0", "Ready to start TLS")
     OK = _r(250, "2.0.0", "OK")
-    START_DATA = Reply.make(354, None, "End data with <CR><LF>.<CR><LF>")
+    START_DATA = _r(354, None, "End data with <CR><LF>.<CR><LF>")
     TOO_MANY_ERRORS = _r(421, "4.7.0", "Too many errors, closing connection")
     TOO_MANY_COMMANDS = _r(421, "4.7.0", "Too many commands, closing connection")
 
     @staticmethod
     def syntax(usage: str) -> Reply:
         """501 5.5.4 with the command's usage."""
-        return _r(501, "5.5.4", f"Syntax: {usage}")
+        return Reply.make(501, "5.5.4", f"Syntax: {usage}")
 
     @staticmethod
     def line_too_long(limit: int) -> Reply:
         """Refusal of a DATA body with a line over the limit (RFC 5321 §4.5.3.1.6)."""
-        return _r(554, "5.6.0", f"Message has a line longer than {limit} octets")
+        return Reply.make(554, "5.6.0", f"Message has a line longer than {limit} octets")
