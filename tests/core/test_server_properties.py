@@ -40,6 +40,18 @@ def reference_decode(wire: bytes) -> tuple[bytes, int] | None:
     return stream[: end + 2].replace(b"\r\n.", b"\r\n")[2:], end + 3
 
 
+def feed_pieces(decoder: DataDecoder, pieces: list[bytes]) -> tuple[bytes, int]:
+    """Feed ``pieces`` until the decoder is done: (body bytes out, octets consumed)."""
+    out, consumed = [], 0
+    for piece in pieces:
+        if decoder.done:
+            break
+        data, used = decoder.feed(piece)
+        out.append(data)
+        consumed += used
+    return b"".join(out), consumed
+
+
 def split_at(data: bytes, points: list[int]) -> list[bytes]:
     cuts = sorted({p % (len(data) + 1) for p in points})
     pieces, previous = [], 0
@@ -62,13 +74,7 @@ wire_bytes = st.lists(
 @given(wire=wire_bytes, points=st.lists(st.integers(0, 200), max_size=6))
 def test_decoder_matches_reference_for_any_split(wire: bytes, points: list[int]) -> None:
     decoder = DataDecoder(max_line_length=None)
-    out, consumed = [], 0
-    for piece in split_at(wire, points):
-        if decoder.done:
-            break
-        data, used = decoder.feed(piece)
-        out.append(data)
-        consumed += used
+    out, consumed = feed_pieces(decoder, split_at(wire, points))
     expected = reference_decode(wire)
     if expected is None:
         assert not decoder.done
@@ -79,11 +85,11 @@ def test_decoder_matches_reference_for_any_split(wire: bytes, points: list[int])
     clean = body == body.replace(b"\r", b"").replace(b"\n", b"\r\n")
     if clean:
         assert decoder.problem is None
-        assert b"".join(out) == body
+        assert out == body
         assert decoder.size == len(body)
     else:
         assert decoder.problem is not None
-        assert b"".join(out) == b"" or decoder.size < len(body)
+        assert out == b"" or decoder.size < len(body)
 
 
 @pytest.mark.parametrize(
@@ -112,19 +118,13 @@ def test_every_unstuffing_path_matches_reference(
         mock.patch.object(_data, "_LOOP_DOTS", loops),
     ):
         decoder = DataDecoder(max_line_length=None, policy=BareLineEndingPolicy.NORMALIZE)
-        out, consumed = [], 0
-        for piece in split_at(wire, points):
-            if decoder.done:
-                break
-            data, used = decoder.feed(piece)
-            out.append(data)
-            consumed += used
+        out, consumed = feed_pieces(decoder, split_at(wire, points))
     expected = reference_decode(wire)
     assert decoder.done == (expected is not None)
     if expected is not None:
         assert consumed == expected[1]
         body = expected[0]
-        assert b"".join(out) == re.sub(rb"\r(?!\n)|(?<!\r)\n", b"\r\n", body)
+        assert out == re.sub(rb"\r(?!\n)|(?<!\r)\n", b"\r\n", body)
 
 
 @FAST
@@ -133,16 +133,10 @@ def test_normalizing_decoder_is_split_independent(wire: bytes, points: list[int]
     whole = DataDecoder(policy=BareLineEndingPolicy.NORMALIZE, max_line_length=None)
     expected = whole.feed(wire)
     decoder = DataDecoder(policy=BareLineEndingPolicy.NORMALIZE, max_line_length=None)
-    out, consumed = [], 0
-    for piece in split_at(wire, points):
-        if decoder.done:
-            break
-        data, used = decoder.feed(piece)
-        out.append(data)
-        consumed += used
+    out, consumed = feed_pieces(decoder, split_at(wire, points))
     assert decoder.done == whole.done
     if whole.done:
-        assert (b"".join(out), consumed) == expected
+        assert (out, consumed) == expected
         body = expected[0]
         assert body == body.replace(b"\r", b"").replace(b"\n", b"\r\n")
 
