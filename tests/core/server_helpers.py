@@ -55,6 +55,16 @@ def talk(conn: ServerConnection, data: bytes, policy: Policy | None = accept_all
     return conn.data_to_send()
 
 
+def feed_in_reads(conn: ServerConnection, wire: bytes, read: int) -> list[Any]:
+    """Feed ``wire`` in reads of ``read`` octets, draining (accepting) after each one; the
+    events in order."""
+    events: list[Any] = []
+    for start in range(0, len(wire), read):
+        conn.receive_data(wire[start : start + read])
+        events += drain(conn)
+    return events
+
+
 def body_of(events: list[Any]) -> bytes:
     """The concatenated BodyChunk data."""
     return b"".join(e.data for e in events if isinstance(e, BodyChunk))

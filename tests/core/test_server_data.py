@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from server_helpers import body_of, drain, in_transaction, session, talk
+from server_helpers import body_of, drain, feed_in_reads, in_transaction, session, talk
 
 from esmtp_core import (
     BareLineEndingPolicy,
@@ -245,10 +245,7 @@ def test_dot_heavy_body(read: int) -> None:
     wire = (b"." + wire if wire.startswith(b".") else wire) + b".\r\nNOOP\r\n"
     conn = in_transaction()
     talk(conn, b"DATA\r\n")
-    events = []
-    for start in range(0, len(wire), read):
-        conn.receive_data(wire[start : start + read])
-        events += drain(conn)
+    events = feed_in_reads(conn, wire, read)
     assert body_of(events) == body
     assert isinstance(events[-1], EndOfMessage)
     assert conn.data_to_send() == b"250 2.0.0 Message accepted\r\n250 2.0.0 OK\r\n"
@@ -296,10 +293,7 @@ def test_full_stops_and_dot_lines(kind: str, read: int) -> None:
     wire = body.replace(b"\r\n.", b"\r\n..") + b".\r\nNOOP\r\n"
     conn = in_transaction()
     talk(conn, b"DATA\r\n")
-    events = []
-    for start in range(0, len(wire), read):
-        conn.receive_data(wire[start : start + read])
-        events += drain(conn)
+    events = feed_in_reads(conn, wire, read)
     assert body_of(events) == body
     assert events[-1] == EndOfMessage(size=len(body), recipients=("b@example.net",))
     assert conn.data_to_send() == b"250 2.0.0 Message accepted\r\n250 2.0.0 OK\r\n"
