@@ -256,20 +256,17 @@ def test_reply_nobody_asked_for() -> None:
     assert conn.data_to_send() == b""
 
 
-def test_extra_reply_after_pipelined_group() -> None:
+@pytest.mark.parametrize(
+    ("command", "replies"),
+    [("rset", b"250 ok\r\n250 again\r\n"), ("noop", b"354 go on\r\n")],
+    ids=["extra-reply-after-pipelined-group", "intermediate-reply-to-a-normal-command"],
+)
+def test_reply_the_command_cannot_have(command: str, replies: bytes) -> None:
     conn = ready()
-    conn.rset()
+    getattr(conn, command)()
     conn.data_to_send()
     with pytest.raises(RemoteProtocolError):
-        events(conn, b"250 ok\r\n250 again\r\n")
-
-
-def test_intermediate_reply_to_a_normal_command() -> None:
-    conn = ready()
-    conn.noop()
-    conn.data_to_send()
-    with pytest.raises(RemoteProtocolError):
-        events(conn, b"354 go on\r\n")
+        events(conn, replies)
 
 
 def test_hostile_greeting() -> None:
