@@ -9,6 +9,7 @@ import base64
 from collections.abc import Callable
 
 import pytest
+from sasl_helpers import BINDING, TOKEN_MECHANISMS, answer_query, credentials
 
 from esmtp_core import (
     NEED_DATA,
@@ -17,7 +18,6 @@ from esmtp_core import (
     AuthPasswordCheck,
     AuthSecretLookup,
     AuthTokenCheck,
-    ChannelBinding,
     ClientConfig,
     ClientConnection,
     ClientCredentials,
@@ -25,13 +25,9 @@ from esmtp_core import (
     ServerConfig,
     ServerConnection,
     StartTLS,
-    scram_secrets_from_password,
 )
 from esmtp_core._client_events import AuthResult, ClientEvent, CommandReply, EhloReply, Greeting
 
-USERS = {"alice": "wonder land\u00e9"}
-TOKENS = {"alice": "ya29.good-token"}
-BINDING = ChannelBinding("tls-exporter", bytes(range(32)))
 ALL_MECHANISMS = (
     "SCRAM-SHA-256-PLUS",
     "SCRAM-SHA-256",
@@ -43,7 +39,6 @@ ALL_MECHANISMS = (
     "XOAUTH2",
     "OAUTHBEARER",
 )
-TOKEN_MECHANISMS = ("XOAUTH2", "OAUTHBEARER")
 
 Tamper = Callable[[bytes], bytes]
 
@@ -92,23 +87,13 @@ class Session:
 
     def answer(self, event: object) -> None:
         server = self.server
-        if isinstance(event, AuthPasswordCheck):
-            if USERS.get(event.username) == event.password:
+        if isinstance(event, AuthSecretLookup):
+            server.provide_secret(answer_query(event, store_secrets=self.store_secrets))
+        elif isinstance(event, (AuthPasswordCheck, AuthTokenCheck)):
+            if answer_query(event, store_secrets=self.store_secrets):
                 server.accept()
             else:
                 server.reject()
-        elif isinstance(event, AuthTokenCheck):
-            if TOKENS.get(event.username) == event.token:
-                server.accept()
-            else:
-                server.reject()
-        elif isinstance(event, AuthSecretLookup):
-            password = USERS.get(event.username)
-            if password is not None and self.store_secrets and event.mechanism.startswith("SCRAM"):
-                algorithm = "SHA-256" if "SHA-256" in event.mechanism else "SHA-1"
-                server.provide_secret(scram_secrets_from_password(password, algorithm=algorithm))
-            else:
-                server.provide_secret(password)
         elif isinstance(event, StartTLS):
             server.tls_started(BINDING)
         elif server.pending is not None:
@@ -148,12 +133,6 @@ class Session:
         results = [event for event in self.client_events if isinstance(event, AuthResult)]
         assert results, self.client_events
         return results[-1]
-
-
-def credentials(name: str, *, username: str = "alice", wrong: bool = False) -> ClientCredentials:
-    if name in TOKEN_MECHANISMS:
-        return ClientCredentials(username=username, token="ya29.bad" if wrong else TOKENS["alice"])
-    return ClientCredentials(username=username, password="guess" if wrong else USERS["alice"])
 
 
 @pytest.mark.parametrize("store_secrets", [False, True])

@@ -10,23 +10,21 @@ from collections.abc import Callable
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sasl_helpers import BINDING, TOKEN_MECHANISMS, answer_query
+from sasl_helpers import credentials as credentials_for
 
 from esmtp_core import (
     CLIENT_MECHANISMS,
     SERVER_MECHANISMS,
     ChannelBinding,
-    ClientCredentials,
     SaslContext,
     SaslError,
     ScramSecrets,
-    scram_secrets_from_password,
 )
 from esmtp_core._sasl import (
     AUTH_FAILED,
-    AuthPasswordCheck,
     AuthQuery,
     AuthSecretLookup,
-    AuthTokenCheck,
     ClientMechanism,
     CredentialAnswer,
     SaslChallenge,
@@ -37,9 +35,6 @@ from esmtp_core._sasl import (
     ServerStep,
 )
 
-USERS = {"alice": "wonder land\u00e9"}
-TOKENS = {"alice": "ya29.good-token"}
-BINDING = ChannelBinding("tls-exporter", bytes(range(32)))
 PASSWORD_MECHANISMS = [
     "PLAIN",
     "LOGIN",
@@ -49,7 +44,6 @@ PASSWORD_MECHANISMS = [
     "SCRAM-SHA-256",
     "SCRAM-SHA-256-PLUS",
 ]
-TOKEN_MECHANISMS = ["XOAUTH2", "OAUTHBEARER"]
 
 
 def test_every_registered_mechanism_is_covered() -> None:
@@ -66,16 +60,7 @@ def application(store_secrets: bool) -> Callable[[AuthQuery], CredentialAnswer]:
     stored SCRAM secrets), tokens checked."""
 
     def answer(query: AuthQuery) -> CredentialAnswer:
-        if isinstance(query, AuthPasswordCheck):
-            return USERS.get(query.username) == query.password
-        if isinstance(query, AuthTokenCheck):
-            return TOKENS.get(query.username) == query.token
-        assert isinstance(query, AuthSecretLookup)
-        password = USERS.get(query.username)
-        if password is None or not store_secrets or not query.mechanism.startswith("SCRAM"):
-            return password
-        algorithm = "SHA-256" if "SHA-256" in query.mechanism else "SHA-1"
-        return scram_secrets_from_password(password, algorithm=algorithm, salt=b"fixed salt")
+        return answer_query(query, store_secrets=store_secrets, salt=b"fixed salt")
 
     return answer
 
@@ -110,14 +95,6 @@ def exchange(
 
 def context_for(name: str) -> SaslContext:
     return SaslContext(channel_binding=BINDING) if name.endswith("-PLUS") else SaslContext()
-
-
-def credentials_for(
-    name: str, *, username: str = "alice", wrong: bool = False
-) -> ClientCredentials:
-    if name in TOKEN_MECHANISMS:
-        return ClientCredentials(username=username, token="ya29.bad" if wrong else TOKENS["alice"])
-    return ClientCredentials(username=username, password="guess" if wrong else USERS["alice"])
 
 
 @pytest.mark.parametrize("store_secrets", [False, True])
