@@ -159,11 +159,13 @@ class _DriverBase:
         bytes received: a client trickling one byte per second into a command line is cut
         like a silent one (slowloris).
         """
-        now = self._clock()
-        deadlines = [d for d in (self._command_deadline, self._message_deadline) if d is not None]
-        if not deadlines:
+        # Called before every read: no list, no min() over a generator.
+        deadline, message = self._command_deadline, self._message_deadline
+        if deadline is None or (message is not None and message < deadline):
+            deadline = message
+        if deadline is None:
             return None
-        return max(0.0, min(deadlines) - now)
+        return max(0.0, deadline - self._clock())
 
     def _progress(self) -> None:
         timeout = self.options.timeout
