@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar
 
-from ._abnf import PathSyntaxError, parse_path
+from ._abnf import ParsedPath, PathSyntaxError, parse_path
 from ._config import ServerConfig
 from ._data import DataDecoder
 from ._events import (
@@ -187,6 +187,24 @@ class CommandsMixin:
             return self.config.chunking and self.config.binarymime
         return True
 
+    def _path_argument(self, argument: str, keyword: str, usage: str) -> ParsedPath | None:
+        """The path after ``FROM:`` (MAIL: ``<>`` allowed) or ``TO:`` (RCPT: bare
+        ``<postmaster>`` allowed), RFC 5321 §4.1.1.2-§4.1.1.3; None once the error is answered."""
+        if argument[: len(keyword)].upper() != keyword:
+            self._error(Replies.syntax(usage))
+            return None
+        mail = keyword == "FROM:"
+        try:
+            return parse_path(
+                argument[len(keyword) :],
+                allow_null=mail,
+                allow_postmaster=not mail,
+                utf8=self.config.smtputf8,
+            )
+        except PathSyntaxError:
+            self._error(Replies.BAD_SENDER if mail else Replies.BAD_RECIPIENT)
+            return None
+
     def _cmd_mail(self, argument: str) -> None:
         if self._need_hello():
             return
@@ -196,15 +214,8 @@ class CommandsMixin:
         if self.config.auth_required and self._authenticated is None:
             self._error(Replies.AUTH_REQUIRED)
             return
-        if argument[:5].upper() != "FROM:":
-            self._error(Replies.syntax("MAIL FROM:<address> [parameters]"))
-            return
-        try:
-            path = parse_path(
-                argument[5:], allow_null=True, allow_postmaster=False, utf8=self.config.smtputf8
-            )
-        except PathSyntaxError:
-            self._error(Replies.BAD_SENDER)
+        path = self._path_argument(argument, "FROM:", "MAIL FROM:<address> [parameters]")
+        if path is None:
             return
         try:
             params = parse_mail_params(
@@ -233,15 +244,8 @@ class CommandsMixin:
         if txn.chunking:
             self._error(Replies.RCPT_AFTER_BDAT)
             return
-        if argument[:3].upper() != "TO:":
-            self._error(Replies.syntax("RCPT TO:<address> [parameters]"))
-            return
-        try:
-            path = parse_path(
-                argument[3:], allow_null=False, allow_postmaster=True, utf8=self.config.smtputf8
-            )
-        except PathSyntaxError:
-            self._error(Replies.BAD_RECIPIENT)
+        path = self._path_argument(argument, "TO:", "RCPT TO:<address> [parameters]")
+        if path is None:
             return
         allowed = {"NOTIFY", "ORCPT"} if self._esmtp and self.config.dsn else set()
         extra = self.config.extra_rcpt_parameters if self._esmtp else frozenset()
