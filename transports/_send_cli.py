@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ._cli_common import UsageError, host_port, seconds
 from ._client_driver import ClientOptions, SendResult, TlsMode
 from .errors import (
     SMTPClientError,
@@ -53,29 +54,6 @@ EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_FAILED = 0, 1, 2, 3
 _LINE_END = re.compile(rb"\r\n|\r|\n")
 
 
-class UsageError(Exception):
-    """A bad combination of options (exit status 2)."""
-
-
-def _server(value: str) -> tuple[str, int]:
-    host, sep, port = value.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {value!r}")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    return host, int(port)
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError("the timeout must be positive")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``esmtp send``."""
     parser = argparse.ArgumentParser(
@@ -83,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Send one message to an SMTP (or LMTP) server. Exit status 0 only when "
         "every recipient accepted it; 1 refused; 2 usage; 3 connection/TLS/protocol failure.",
     )
-    parser.add_argument("--server", required=True, type=_server, metavar="HOST:PORT",
+    parser.add_argument("--server", required=True, type=host_port, metavar="HOST:PORT",
                         help="the server to send to")
     tls = parser.add_mutually_exclusive_group()
     tls.add_argument("--starttls", action="store_true",
@@ -109,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--insecure", action="store_true",
                         help="do not verify the server certificate (test servers only)")
     parser.add_argument("--helo", metavar="NAME", help="name sent in EHLO/LHLO")
-    parser.add_argument("--timeout", type=_seconds, default=60.0, metavar="SECONDS",
+    parser.add_argument("--timeout", type=seconds, default=60.0, metavar="SECONDS",
                         help="connect and per-reply timeout (default 60)")
     parser.add_argument("file", nargs="?", default="-", metavar="FILE",
                         help="the message (RFC 5322, CRLF or LF lines); '-' or absent: stdin")

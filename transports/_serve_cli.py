@@ -25,6 +25,7 @@ from typing import Any
 from esmtp_core import SERVER_MECHANISMS, ChannelBinding, ServerConfig
 
 from . import tls
+from ._cli_common import UsageError, host_port, seconds
 from .storage import Maildir, Mbox, MessageStore, Stdout, StoringHandler
 
 __all__ = ["build_parser", "main", "parse_listen", "read_auth_file"]
@@ -36,18 +37,9 @@ TRANSPORTS = ("asyncio", "anyio", "trio", "threads", "sockets")
 SHUTDOWN_GRACE = 30.0
 
 
-class UsageError(Exception):
-    """A bad combination of options (exit status 2)."""
-
-
 def parse_listen(value: str) -> tuple[str, int]:
     """``HOST:PORT``, ``[IPv6]:PORT`` or ``:PORT`` (all interfaces) as ``(host, port)``."""
-    host, sep, port_text = value.rpartition(":")
-    if not sep or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
-        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {value!r}")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    return host or "0.0.0.0", int(port_text)  # noqa: S104 - ":PORT" asks for every interface
+    return host_port(value, listening=True)
 
 
 def read_auth_file(path: str | Path) -> dict[str, str]:
@@ -69,16 +61,6 @@ def _positive_int(text: str) -> int:
     if not text.isdigit():
         raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
     return int(text)
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError("the timeout must be positive")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -114,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="largest message accepted (0: no limit)")
     parser.add_argument("--max-recipients", type=_positive_int, metavar="N",
                         help="recipients per message")
-    parser.add_argument("--timeout", type=_positive_float, metavar="SECONDS",
+    parser.add_argument("--timeout", type=seconds, metavar="SECONDS",
                         help="idle/command timeout (default 300)")
     parser.add_argument("--lmtp", action="store_true",
                         help="speak LMTP (LHLO, one reply per recipient)")
