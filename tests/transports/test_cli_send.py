@@ -5,32 +5,33 @@ errors. Most sends run in-process through ``transports.cli.main`` (fast); a few 
 from __future__ import annotations
 
 import contextlib
-import queue
 import re
 import socket
 import ssl
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import trustme
+from _cli_harness import WAIT, ServeProcess, serve_process
 from _client_harness import open_client
 
 from transports.cli import main
 
-WAIT = 20.0
 MESSAGE = b"Subject: cli send\r\nFrom: a@example.org\r\n\r\nbody\r\n.dot line\r\n"
 
 
 @dataclass
 class Serve:
-    port: int
+    process: ServeProcess
     maildir: Path
-    lines: queue.Queue[str | None]
+
+    @property
+    def port(self) -> int:
+        return self.process.port
 
     @property
     def server(self) -> str:
@@ -43,16 +44,8 @@ class Serve:
             files = sorted((self.maildir / "new").glob("*"))
             if len(files) >= count:
                 break
-            self.wait_line(r"accepted message")
+            self.process.next_line(r"accepted message")
         return [_strip_trace(path.read_bytes()) for path in files]
-
-    def wait_line(self, pattern: str) -> str:
-        while True:
-            line = self.lines.get(timeout=WAIT)
-            if line is None:
-                raise AssertionError("esmtp serve ended")
-            if re.search(pattern, line):
-                return line
 
 
 def _strip_trace(data: bytes) -> bytes:
@@ -66,36 +59,8 @@ def _strip_trace(data: bytes) -> bytes:
 @contextlib.contextmanager
 def serve(tmp: Path, *args: str) -> Iterator[Serve]:
     maildir = tmp / f"maildir-{len(list(tmp.iterdir()))}"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "transports", "serve", "--listen", "127.0.0.1:0",
-         "--maildir", str(maildir), "--hostname", "mx.test", *args],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    lines: queue.Queue[str | None] = queue.Queue()
-
-    def pump() -> None:
-        assert proc.stderr is not None
-        for raw in proc.stderr:
-            lines.put(raw.decode(errors="replace").rstrip("\n"))
-        lines.put(None)
-
-    threading.Thread(target=pump, daemon=True).start()
-    try:
-        running = Serve(0, maildir, lines)
-        listening = running.wait_line(r"listening on 127\.0\.0\.1:\d+")
-        port = re.search(r"127\.0\.0\.1:(\d+)", listening)
-        assert port is not None
-        running.port = int(port.group(1))
-        yield running
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(WAIT)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(WAIT)
+    with serve_process("--maildir", str(maildir), "--hostname", "mx.test", *args) as process:
+        yield Serve(process, maildir)
 
 
 @pytest.fixture(scope="module")

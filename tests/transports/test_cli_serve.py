@@ -2,50 +2,20 @@
 
 from __future__ import annotations
 
-import queue
-import re
 import signal
 import smtplib
 import ssl
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
+from _cli_harness import WAIT, ServeProcess, serve_process
 
 from transports.cli import main
 
-WAIT = 20.0
 BODY = b"Subject: cli\r\n\r\nbody line\r\n.dotted\r\n"
-
-
-@dataclass
-class Serve:
-    proc: subprocess.Popen[bytes]
-    port: int
-    lines: list[str] = field(default_factory=list)
-    pending: queue.Queue[str | None] = field(default_factory=queue.Queue)
-
-    def wait_line(self, pattern: str) -> re.Match[str]:
-        """Wait (bounded) for a stderr line matching ``pattern``."""
-        for line in self.lines:
-            if match := re.search(pattern, line):
-                return match
-        while True:
-            line = self.pending.get(timeout=WAIT)
-            if line is None:
-                raise AssertionError(f"esmtp serve ended; stderr: {self.lines}")
-            self.lines.append(line)
-            if match := re.search(pattern, line):
-                return match
-
-    def stop(self, signum: int = signal.SIGTERM) -> int:
-        self.proc.send_signal(signum)
-        return self.proc.wait(WAIT)
 
 
 def _unverified() -> ssl.SSLContext:
@@ -56,31 +26,9 @@ def _unverified() -> ssl.SSLContext:
     return context
 
 
-@contextmanager
-def serve(*args: str) -> Iterator[Serve]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "transports", "serve", "--listen", "127.0.0.1:0", *args],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    lines: queue.Queue[str | None] = queue.Queue()
-
-    def pump() -> None:
-        assert proc.stderr is not None
-        for raw in proc.stderr:
-            lines.put(raw.decode(errors="replace").rstrip("\n"))
-        lines.put(None)
-
-    threading.Thread(target=pump, daemon=True).start()
-    running = Serve(proc, 0, pending=lines)
-    try:
-        running.port = int(running.wait_line(r"listening on 127\.0\.0\.1:(\d+)").group(1))
-        yield running
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(WAIT)
+def serve(*args: str) -> AbstractContextManager[ServeProcess]:
+    # stdout is a pipe: --stdout tests read the stored messages from it.
+    return serve_process(*args, stdout=subprocess.PIPE)
 
 
 @pytest.mark.parametrize("transport", ["asyncio", "anyio", "trio", "threads", "sockets"])
