@@ -45,11 +45,17 @@ class ReceiveBuffer:
 
     def extract_line(self) -> bytes | None:
         """Remove and return the first line including its LF, or None when no LF arrived yet."""
-        index = self._data.find(b"\n", self._searched)
+        data = self._data
+        index = data.find(b"\n", self._searched)
         if index < 0:
-            self._searched = len(self._data)
+            self._searched = len(data)
             return None
-        line = bytes(self._data[: index + 1])
+        self._searched = 0
+        if index + 1 == len(data):
+            # The whole buffer is the line (a read of one command, the usual case): no slice.
+            self._data = b""
+            return data if isinstance(data, bytes) else bytes(data)
+        line = bytes(data[: index + 1])
         self.discard(index + 1)
         self._searched = 0
         return line
