@@ -22,6 +22,8 @@ __all__ = ["Server"]
 logger = logging.getLogger("transports.server")
 
 _READ_SIZE = 65536
+#: Seconds a read deadline may differ from the scope's current one before it is moved.
+_DEADLINE_SLACK = 0.001
 _STREAM_ERRORS = (
     anyio.EndOfStream,
     anyio.BrokenResourceError,
@@ -207,7 +209,11 @@ class Server(ServerBase[Handler | AsyncHandler]):
             with anyio.CancelScope(deadline=_deadline(options.timeout)) as scope:
                 await self._flush(record)
                 if not driver.closed and not driver.want_tls:
-                    scope.deadline = _deadline(driver.read_timeout())
+                    deadline = _deadline(driver.read_timeout())
+                    # After a reply both bounds are "timeout from now", microseconds apart:
+                    # moving the deadline would cost a timer handle for nothing.
+                    if abs(deadline - scope.deadline) > _DEADLINE_SLACK:
+                        scope.deadline = deadline
                     reading = True
                     try:
                         chunk = await record.stream.receive(_READ_SIZE)
