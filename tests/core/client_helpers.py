@@ -51,6 +51,18 @@ def one(conn: ClientConnection, data: bytes = b"") -> ClientEvent:
     return got[0]
 
 
+def hello_sent(config: ClientConfig | None = None) -> ClientConnection:
+    """A greeted connection whose EHLO (LHLO with ``lmtp=True``) has left; no reply read yet."""
+    conn = ClientConnection(config)
+    events(conn, b"220 mx.example\r\n")
+    if conn.config.lmtp:
+        conn.lhlo()
+    else:
+        conn.ehlo()
+    conn.data_to_send()
+    return conn
+
+
 def ready(ehlo: bytes = FULL_EHLO, **config: object) -> ClientConnection:
     """A connection greeted and past EHLO (LHLO with lmtp=True) with the given capabilities."""
     conn = ClientConnection(ClientConfig(**config))  # type: ignore[arg-type]

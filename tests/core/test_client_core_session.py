@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from client_helpers import FULL_EHLO, events, one, ready
+from client_helpers import FULL_EHLO, events, hello_sent, one, ready
 
 from esmtp_core import (
     NEED_DATA,
@@ -75,10 +75,7 @@ def test_mail_before_ehlo_is_refused() -> None:
 
 @pytest.mark.parametrize("code", [500, 502, 504, 550])
 def test_helo_fallback(code: int) -> None:
-    conn = ClientConnection()
-    events(conn, b"220 old.example\r\n")
-    conn.ehlo()
-    conn.data_to_send()
+    conn = hello_sent()
     assert events(conn, f"{code} what?\r\n".encode()) == []
     assert conn.data_to_send() == b"HELO localhost\r\n"
     event = one(conn, b"250 old.example\r\n")
@@ -91,19 +88,13 @@ def test_helo_fallback(code: int) -> None:
 
 
 def test_no_helo_fallback_when_disabled_or_other_code() -> None:
-    conn = ClientConnection(ClientConfig(helo_fallback=False))
-    events(conn, b"220 x\r\n")
-    conn.ehlo()
-    conn.data_to_send()
+    conn = hello_sent(ClientConfig(helo_fallback=False))
     event = one(conn, b"502 no\r\n")
     assert isinstance(event, EhloReply)
     assert not event.ok
     assert conn.data_to_send() == b""
     assert conn.state is ClientState.GREETED
-    conn2 = ClientConnection()
-    events(conn2, b"220 x\r\n")
-    conn2.ehlo()
-    conn2.data_to_send()
+    conn2 = hello_sent()
     event = one(conn2, b"451 4.3.0 later\r\n")
     assert isinstance(event, EhloReply)
     assert event.reply.enhanced == "4.3.0"
@@ -111,10 +102,7 @@ def test_no_helo_fallback_when_disabled_or_other_code() -> None:
 
 
 def test_helo_failure_after_fallback_is_reported() -> None:
-    conn = ClientConnection()
-    events(conn, b"220 x\r\n")
-    conn.ehlo()
-    conn.data_to_send()
+    conn = hello_sent()
     events(conn, b"500 no\r\n")
     conn.data_to_send()
     event = one(conn, b"501 bad hostname\r\n")
@@ -139,10 +127,7 @@ def test_lmtp_uses_lhlo_only() -> None:
 
 
 def test_lmtp_lhlo_refused_does_not_fall_back() -> None:
-    conn = ClientConnection(ClientConfig(lmtp=True))
-    events(conn, b"220 lmtp\r\n")
-    conn.lhlo()
-    conn.data_to_send()
+    conn = hello_sent(ClientConfig(lmtp=True))
     event = one(conn, b"500 what\r\n")
     assert isinstance(event, EhloReply)
     assert not event.ok
