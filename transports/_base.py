@@ -3,10 +3,12 @@ bound address and the reply for connections beyond the limit."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import socket
 import ssl
+import threading
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -14,7 +16,7 @@ from esmtp_core import ChannelBinding, Reply, ServerConfig
 
 from .handler import AsyncHandler, Handler
 
-__all__ = ["ServerBase", "ServerOptions", "busy_reply", "peer_name"]
+__all__ = ["BlockingServerBase", "ServerBase", "ServerOptions", "busy_reply", "peer_name"]
 
 logger = logging.getLogger("transports.server")
 
@@ -155,3 +157,45 @@ class ServerBase(Generic[H]):
     def _at_capacity(self, active: int) -> bool:
         limit = self.options.max_connections
         return limit is not None and active >= limit
+
+
+class BlockingServerBase(ServerBase[Handler]):
+    """What the blocking adapters (:mod:`transports.threads`, :mod:`transports.sockets`) share:
+    a synchronous handler, a non-blocking listening socket, and a wake-up socket pair that lets
+    another thread (or a signal handler) interrupt the ``select()`` waiting on it."""
+
+    #: The adapter's name in the "listening" log line.
+    _adapter_name = "blocking"
+
+    def _setup(self) -> None:
+        if isinstance(self.handler, AsyncHandler):
+            raise TypeError(
+                "this adapter runs a synchronous Handler; use transports.asyncio or "
+                "transports.anyio for an AsyncHandler"
+            )
+        self._listener: socket.socket | None = None
+        self._wake_reader, self._wake_writer = socket.socketpair()
+        self._wake_reader.setblocking(False)
+        #: Set when the server has stopped (``serve_forever`` returns, ``shutdown`` waits).
+        self._stopped = threading.Event()
+
+    def _listen(self) -> socket.socket:
+        """Bind and listen (non-blocking), record :attr:`address` and log it."""
+        listener = self._listener = self._bind()
+        listener.setblocking(False)
+        sockname = listener.getsockname()
+        self._address = (sockname[0], sockname[1])
+        logger.info("listening on %s:%d (%s)", *self._address, self._adapter_name)
+        return listener
+
+    def _wake(self) -> None:
+        """Make the wake-up socket readable (safe in a signal handler; never blocks)."""
+        with contextlib.suppress(OSError):  # full or closed: it is readable already, or moot
+            self._wake_writer.send(b"x")
+
+    def _close_sockets(self) -> None:
+        """Close the listener and the wake-up pair, once the server has stopped."""
+        if self._listener is not None:
+            self._listener.close()
+        self._wake_reader.close()
+        self._wake_writer.close()

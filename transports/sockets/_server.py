@@ -10,9 +10,8 @@ import ssl
 import threading
 import time
 
-from .._base import ServerBase, busy_reply, peer_name
+from .._base import BlockingServerBase, busy_reply, peer_name
 from .._driver import SyncServerDriver
-from ..handler import AsyncHandler, Handler
 
 __all__ = ["Server"]
 
@@ -43,7 +42,7 @@ class _Connection:
         self.mask = 0
 
 
-class Server(ServerBase[Handler]):
+class Server(BlockingServerBase):
     """An SMTP/LMTP server on one thread (RFC 5321, RFC 3207, RFC 2033).
 
     ::
@@ -55,39 +54,27 @@ class Server(ServerBase[Handler]):
         server.shutdown()                    # from any thread; graceful
     """
 
+    _adapter_name = "sockets"
+
     def _setup(self) -> None:
-        if isinstance(self.handler, AsyncHandler):
-            raise TypeError(
-                "this adapter runs a synchronous Handler; use transports.asyncio or "
-                "transports.anyio for an AsyncHandler"
-            )
-        self._listener: socket.socket | None = None
+        super()._setup()
         self._selector = selectors.DefaultSelector()
         self._connections: dict[_Connection, None] = {}
-        self._wake_reader, self._wake_writer = socket.socketpair()
-        self._wake_reader.setblocking(False)
         self._shutdown_deadline: float | None = None
         self._shutdown_requested = False
         self._loop_thread: int | None = None
-        self._stopped = threading.Event()
 
     def start(self) -> None:
         """Bind and listen; :meth:`serve_forever` then runs the loop."""
-        self._listener = self._bind()
-        self._listener.setblocking(False)
-        sockname = self._listener.getsockname()
-        self._address = (sockname[0], sockname[1])
-        self._selector.register(self._listener, selectors.EVENT_READ)
+        self._selector.register(self._listen(), selectors.EVENT_READ)
         self._selector.register(self._wake_reader, selectors.EVENT_READ)
-        logger.info("listening on %s:%d (sockets)", *self._address)
 
     def request_shutdown(self, timeout: float | None = 30.0) -> None:
         """Ask the loop to shut down gracefully; returns at once (safe in a signal handler)."""
         if not self._shutdown_requested:
             self._shutdown_deadline = None if timeout is None else time.monotonic() + timeout
             self._shutdown_requested = True
-        with contextlib.suppress(OSError):
-            self._wake_writer.send(b"x")
+        self._wake()
 
     def shutdown(self, timeout: float | None = 30.0) -> None:
         """Graceful shutdown (see the module docs); from another thread it waits until the loop
@@ -107,10 +94,7 @@ class Server(ServerBase[Handler]):
             for connection in list(self._connections):
                 self._close(connection)
             self._selector.close()
-            if self._listener is not None:
-                self._listener.close()
-            self._wake_reader.close()
-            self._wake_writer.close()
+            self._close_sockets()
             self._stopped.set()
 
     # --- the loop ---------------------------------------------------------------------------------

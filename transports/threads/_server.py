@@ -15,9 +15,8 @@ import ssl
 import threading
 import time
 
-from .._base import ServerBase, busy_reply, peer_name
+from .._base import BlockingServerBase, busy_reply, peer_name
 from .._driver import SyncServerDriver
-from ..handler import AsyncHandler, Handler
 
 __all__ = ["Server"]
 
@@ -32,7 +31,7 @@ class _Connection:
         self.thread: threading.Thread | None = None
 
 
-class Server(ServerBase[Handler]):
+class Server(BlockingServerBase):
     """An SMTP/LMTP server with one thread per connection (RFC 5321, RFC 3207, RFC 2033).
 
     ::
@@ -43,31 +42,22 @@ class Server(ServerBase[Handler]):
         server.shutdown()         # graceful; thread-safe
     """
 
+    _adapter_name = "threads"
+
     def _setup(self) -> None:
-        if isinstance(self.handler, AsyncHandler):
-            raise TypeError(
-                "this adapter runs a synchronous Handler; use transports.asyncio or "
-                "transports.anyio for an AsyncHandler"
-            )
-        self._listener: socket.socket | None = None
+        super()._setup()
         self._lock = threading.Lock()
         self._connections: dict[_Connection, None] = {}
-        self._wake_reader, self._wake_writer = socket.socketpair()
         self._acceptor: threading.Thread | None = None
-        self._stopped = threading.Event()
         self._closing = False
 
     def start(self) -> None:
         """Bind, listen and start accepting in a background thread."""
-        self._listener = self._bind()
-        self._listener.setblocking(False)
-        sockname = self._listener.getsockname()
-        self._address = (sockname[0], sockname[1])
+        port = self._listen().getsockname()[1]
         self._acceptor = threading.Thread(
-            target=self._accept_loop, name=f"esmtp-accept-{self._address[1]}", daemon=True
+            target=self._accept_loop, name=f"esmtp-accept-{port}", daemon=True
         )
         self._acceptor.start()
-        logger.info("listening on %s:%d (threads)", *self._address)
 
     def serve_forever(self) -> None:
         """Start if needed, then block until :meth:`shutdown` completes."""
@@ -87,7 +77,7 @@ class Server(ServerBase[Handler]):
             self._stopped.wait(timeout)
             return
         # Never drained: stays readable, so every selector sees it until the end.
-        self._wake_writer.send(b"x")
+        self._wake()
         if self._acceptor is not None:
             self._acceptor.join()
         with self._lock:
@@ -106,10 +96,7 @@ class Server(ServerBase[Handler]):
                 socket.socket.shutdown(connection.sock, socket.SHUT_RDWR)
             if connection.thread is not None:
                 connection.thread.join()
-        if self._listener is not None:
-            self._listener.close()
-        self._wake_reader.close()
-        self._wake_writer.close()
+        self._close_sockets()
         self._stopped.set()
 
     def __enter__(self) -> Server:
