@@ -198,19 +198,13 @@ def io_errors(
 
 
 class AsyncClientBase(ClientBase):
-    """The async clients' API (RFC 5321, 3207, 4954, 2033; extensions used when offered).
+    """The async clients' API (RFC 5321, 3207, 4954, 2033; extensions used when offered): the
+    methods of :class:`transports.sockets.Client` as coroutines, ``async with`` for
+    ``with``; examples are on :class:`transports.asyncio.Client` and
+    :class:`transports.anyio.Client`.
 
-    ::
-
-        async with Client("mx.example", 587, tls="starttls") as client:
-            await client.login("user", "secret")
-            result = await client.send_message(email_message)
-            assert result.ok, result.refused
-
-    Arguments, results and errors are those of :class:`transports.sockets.Client`. One operation
-    at a time per client (a second concurrent one raises ``RuntimeError``). A subclass provides
-    the stream primitives: :meth:`_open`, :meth:`_read`, :meth:`_write`, :meth:`_start_tls`,
-    :meth:`_abort` and :attr:`_is_open`.
+    A subclass provides the stream primitives: :meth:`_open`, :meth:`_read`, :meth:`_write`,
+    :meth:`_start_tls`, :meth:`_abort` and :attr:`_is_open`.
     """
 
     # --- the adapter's primitives ---------------------------------------------------------------

@@ -27,10 +27,13 @@ class Client(AsyncClientBase):
 
     ::
 
-        async with Client("mx.example", 587, tls="starttls") as client:
-            await client.login("user", "secret")
-            result = await client.send_message(email_message)
-            assert result.ok, result.refused
+        async def main() -> None:
+            async with Client("mx.example", 587, tls="starttls") as client:
+                await client.login("user", "secret")
+                result = await client.send_message(email_message)
+                assert result.ok, result.refused
+
+        anyio.run(main, backend="trio")  # or "asyncio"
 
     Arguments, results and errors are those of :class:`transports.sockets.Client`. One operation
     at a time per client (a second concurrent one raises ``RuntimeError``).
