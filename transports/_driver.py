@@ -395,6 +395,8 @@ class _DriverBase:
                     delivered.append(recipient)
         if delivered:
             self.session.messages_accepted += 1
+            if not logger.isEnabledFor(logging.INFO):
+                return  # the recipient list and peer text are formatted for the log only
             logger.info(
                 "connection %d from %s: accepted message <%s> -> %s, %d bytes",
                 self.session.id,
