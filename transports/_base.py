@@ -188,6 +188,19 @@ class BlockingServerBase(ServerBase[Handler]):
         logger.info("listening on %s:%d (%s)", *self._address, self._adapter_name)
         return listener
 
+    def _accept_next(self) -> socket.socket | None:
+        """The next pending connection, or None: none is pending, or accepting failed (EMFILE
+        and friends are logged; the server keeps serving the connections it has)."""
+        assert self._listener is not None
+        try:
+            sock, _ = self._listener.accept()
+        except (BlockingIOError, InterruptedError):
+            return None
+        except OSError as exc:
+            logger.warning("accept failed: %s", exc)
+            return None
+        return sock
+
     def _wake(self) -> None:
         """Make the wake-up socket readable (safe in a signal handler; never blocks)."""
         with contextlib.suppress(OSError):  # full or closed: it is readable already, or moot

@@ -158,15 +158,7 @@ class Server(BlockingServerBase):
         return max(0.0, min(deadlines) - time.monotonic())
 
     def _accept(self) -> None:
-        assert self._listener is not None
-        while True:
-            try:
-                sock, _ = self._listener.accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:  # EMFILE and friends: keep serving the others
-                logger.warning("accept failed: %s", exc)
-                return
+        while (sock := self._accept_next()) is not None:
             sock.setblocking(False)
             options = self.options
             driver = None

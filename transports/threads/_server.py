@@ -115,12 +115,8 @@ class Server(BlockingServerBase):
                 for key, _ in selector.select():
                     if key.fileobj is not self._listener:
                         continue
-                    try:
-                        sock, _ = self._listener.accept()
-                    except (BlockingIOError, InterruptedError):
-                        continue
-                    except OSError as exc:  # EMFILE and friends: keep serving the others
-                        logger.warning("accept failed: %s", exc)
+                    sock = self._accept_next()
+                    if sock is None:
                         continue
                     sock.setblocking(True)
                     connection = _Connection(sock)
