@@ -131,14 +131,10 @@ class Server(ServerBase[Handler | AsyncHandler]):
         driver = record.driver
         if driver is None:
             return
-        lock = record.send_lock
-        try:
-            # Uncontended unless a shutdown flushes at the same moment: taking the lock
-            # without a checkpoint saves a scheduling round per reply.
-            lock.acquire_nowait()
-        except anyio.WouldBlock:
-            await lock.acquire()
-        try:
+        # The lock's checkpoint is kept on purpose: taking it with acquire_nowait() saved user
+        # time but cost more system time than it saved (replies no longer batched with other
+        # connections' work; measured with 20 sessions under smtp-source).
+        async with record.send_lock:
             if shutdown:
                 driver.start_shutdown()
             data = driver.data_to_send()
@@ -152,8 +148,6 @@ class Server(ServerBase[Handler | AsyncHandler]):
                     raise
             if shutdown and driver.closed:
                 record.scope.cancel()
-        finally:
-            lock.release()
 
     async def _serve_connection(self, stream: anyio.abc.ByteStream) -> None:
         record = _Connection(stream)
