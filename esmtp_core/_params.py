@@ -27,6 +27,7 @@ import enum
 import re
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
+from typing import TypeVar
 
 from ._errors import LocalProtocolError
 from ._reply import Reply
@@ -194,6 +195,18 @@ def _need_value(keyword: str, value: str | None) -> str:
     return value
 
 
+_Keyword = TypeVar("_Keyword", bound=enum.Enum)
+
+
+def _enum_value(kind: type[_Keyword], keyword: str, value: str | None, error: str) -> _Keyword:
+    """The member of ``kind`` named by ``value`` (any case); 501 5.5.4 ``error`` otherwise, a
+    missing value included."""
+    try:
+        return kind(_need_value(keyword, value).upper())
+    except ValueError:  # ParameterError (no value) is a ValueError too: one reply for both
+        raise _refuse(501, "5.5.4", error) from None
+
+
 def _no_value(keyword: str, value: str | None) -> None:
     if value is not None:
         raise _refuse(501, "5.5.4", f"{keyword} takes no value")
@@ -227,20 +240,14 @@ def parse_mail_params(
             if max_size is not None and size > max_size:
                 raise _refuse(552, "5.3.4", "Message size exceeds fixed maximum message size")
         elif keyword == "BODY":
-            try:
-                body = BodyType(_need_value(keyword, value).upper())
-            except ValueError:
-                raise _refuse(501, "5.5.4", "Unknown BODY type") from None
+            body = _enum_value(BodyType, keyword, value, "Unknown BODY type")
         elif keyword == "SMTPUTF8":
             _no_value(keyword, value)
             smtputf8 = True
         elif keyword == "AUTH":
             auth = xtext_decode(_need_value(keyword, value))
         elif keyword == "RET":
-            try:
-                ret = DsnReturn(_need_value(keyword, value).upper())
-            except ValueError:
-                raise _refuse(501, "5.5.4", "RET must be FULL or HDRS") from None
+            ret = _enum_value(DsnReturn, keyword, value, "RET must be FULL or HDRS")
         elif keyword == "ENVID":
             envid = xtext_decode(_need_value(keyword, value))
             if len(envid) > 100:  # RFC 3461 §4.4: at most 100 characters
