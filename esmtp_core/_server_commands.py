@@ -359,20 +359,21 @@ class CommandsMixin:
         self._notice(Quit())
 
     def _cmd_vrfy(self, argument: str) -> None:
-        if not self.config.vrfy:
-            self._error(Replies.NOT_IMPLEMENTED)
-        elif not argument.strip(" "):
-            self._error(Replies.syntax("VRFY string"))
-        else:
-            self._decide(Verify(argument=argument.strip(" ")))
+        self._lookup_command(argument, Verify, "VRFY string", enabled=self.config.vrfy)
 
     def _cmd_expn(self, argument: str) -> None:
-        if not self.config.expn:
+        self._lookup_command(argument, Expand, "EXPN string", enabled=self.config.expn)
+
+    def _lookup_command(
+        self, argument: str, event: type[Verify | Expand], usage: str, *, enabled: bool
+    ) -> None:
+        # RFC 5321 §4.1.1.6-§4.1.1.7: VRFY/EXPN take one string; 502 when the server disables them.
+        if not enabled:
             self._error(Replies.NOT_IMPLEMENTED)
         elif not argument.strip(" "):
-            self._error(Replies.syntax("EXPN string"))
+            self._error(Replies.syntax(usage))
         else:
-            self._decide(Expand(argument=argument.strip(" ")))
+            self._decide(event(argument=argument.strip(" ")))
 
     def _cmd_starttls(self, argument: str) -> None:
         if argument.strip(" "):
