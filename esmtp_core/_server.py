@@ -22,21 +22,19 @@ from ._events import (
     ConnectionClosed,
     EndOfMessage,
     Event,
-    Expand,
     Hello,
     MailFrom,
     MessageAborted,
     RcptTo,
     UnknownCommand,
-    Verify,
 )
 from ._receivebuffer import ReceiveBuffer
-from ._reply import Reply, constant_reply
+from ._reply import Reply
 from ._sasl import AuthQuery, AuthSecretLookup, ChannelBinding, CredentialAnswer, ServerMechanism
 from ._sentinels import NEED_DATA, PAUSED, Sentinel
 from ._server_auth import AuthMixin, advertised_auth_mechanisms
 from ._server_commands import CommandsMixin
-from ._state import Phase, Replies, Transaction
+from ._state import DEFAULT_REPLIES, DEFAULT_REPLY_OBJECTS, Phase, Replies, Transaction
 
 __all__ = ["ServerConnection", "ServerEvent"]
 
@@ -48,33 +46,6 @@ ServerEvent = Event | AuthQuery
 _CONTROL_RE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 # Body bytes fewer than this wait in the receive buffer for more (unless they finish the body).
 _SMALL_READ = 1024
-
-_Default = tuple[int, str, str]  # code, enhanced status code (RFC 3463), text
-#: The replies of accept() without text and of reject() without a reply, per decision event
-#: (RFC 5321 §4.2.2-§4.2.3 codes). Hello's positive reply is built from the capabilities.
-_DEFAULT_REPLIES: dict[type, tuple[_Default | None, _Default]] = {
-    Hello: (None, (550, "5.7.1", "Hello rejected")),
-    MailFrom: ((250, "2.1.0", "Sender OK"), (550, "5.7.1", "Sender rejected")),
-    RcptTo: ((250, "2.1.5", "Recipient OK"), (550, "5.1.1", "Recipient rejected")),
-    EndOfMessage: ((250, "2.0.0", "Message accepted"), (554, "5.7.1", "Message rejected")),
-    Verify: (
-        (252, "2.5.0", "Cannot VRFY user, but will accept message"),
-        (550, "5.1.1", "User unknown"),
-    ),
-    Expand: ((252, "2.5.0", "Cannot EXPN list"), (550, "5.1.1", "List unknown")),
-    UnknownCommand: ((250, "2.0.0", "OK"), (500, "5.5.1", "Command not recognized")),
-}
-
-#: The same defaults as process-wide Reply constants (positive or None, negative), so that
-#: accept() and reject() without text neither build nor format a reply per transaction.
-_DEFAULT_REPLY_OBJECTS: dict[type, tuple[Reply | None, Reply]] = {
-    kind: (
-        None if positive is None else constant_reply(Reply.make(*positive)),
-        constant_reply(Reply.make(*negative)),
-    )
-    for kind, (positive, negative) in _DEFAULT_REPLIES.items()
-}
-
 
 class ServerConnection(CommandsMixin, AuthMixin):
     """One SMTP (or LMTP) session, server side. See the module docstring and DESIGN.md.
@@ -605,15 +576,15 @@ class ServerConnection(CommandsMixin, AuthMixin):
         if isinstance(pending, Hello):
             return self._hello_reply(pending, text)
         if text is None:
-            reply = _DEFAULT_REPLY_OBJECTS[type(pending)][0]
+            reply = DEFAULT_REPLY_OBJECTS[type(pending)][0]
             assert reply is not None  # only Hello has none
             return reply
-        positive = _DEFAULT_REPLIES[type(pending)][0]
+        positive = DEFAULT_REPLIES[type(pending)][0]
         assert positive is not None  # only Hello has none
         return Reply.make(positive[0], positive[1], text)
 
     def _negative_reply(self, pending: ServerEvent) -> Reply:
-        return _DEFAULT_REPLY_OBJECTS[type(pending)][1]
+        return DEFAULT_REPLY_OBJECTS[type(pending)][1]
 
     def _hello_reply(self, hello: Hello, text: str | None) -> Reply:
         first = self.config.hostname if text is None else f"{self.config.hostname} {text}"

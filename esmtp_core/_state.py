@@ -1,5 +1,6 @@
-"""Server session state that does not depend on the wire: phases, the mail transaction, and the
-fixed replies the core sends on its own (RFC 5321 §4.1.4 sequencing, §4.2 reply codes).
+"""Server session state that does not depend on the wire: phases, the mail transaction, the
+fixed replies the core sends on its own and the default answers to decision events (RFC 5321
+§4.1.4 sequencing, §4.2 reply codes).
 """
 
 from __future__ import annotations
@@ -7,10 +8,11 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
+from ._events import EndOfMessage, Expand, Hello, MailFrom, RcptTo, UnknownCommand, Verify
 from ._params import MailParams
 from ._reply import Reply, constant_reply
 
-__all__ = ["Phase", "Replies", "Transaction"]
+__all__ = ["DEFAULT_REPLIES", "DEFAULT_REPLY_OBJECTS", "Phase", "Replies", "Transaction"]
 
 
 class Phase(enum.Enum):
@@ -103,3 +105,30 @@ class Replies:
     def line_too_long(limit: int) -> Reply:
         """Refusal of a DATA body with a line over the limit (RFC 5321 §4.5.3.1.6)."""
         return Reply.make(554, "5.6.0", f"Message has a line longer than {limit} octets")
+
+
+_Default = tuple[int, str, str]  # code, enhanced status code (RFC 3463), text
+#: The replies of accept() without text and of reject() without a reply, per decision event
+#: (RFC 5321 §4.2.2-§4.2.3 codes). Hello's positive reply is built from the capabilities.
+DEFAULT_REPLIES: dict[type, tuple[_Default | None, _Default]] = {
+    Hello: (None, (550, "5.7.1", "Hello rejected")),
+    MailFrom: ((250, "2.1.0", "Sender OK"), (550, "5.7.1", "Sender rejected")),
+    RcptTo: ((250, "2.1.5", "Recipient OK"), (550, "5.1.1", "Recipient rejected")),
+    EndOfMessage: ((250, "2.0.0", "Message accepted"), (554, "5.7.1", "Message rejected")),
+    Verify: (
+        (252, "2.5.0", "Cannot VRFY user, but will accept message"),
+        (550, "5.1.1", "User unknown"),
+    ),
+    Expand: ((252, "2.5.0", "Cannot EXPN list"), (550, "5.1.1", "List unknown")),
+    UnknownCommand: ((250, "2.0.0", "OK"), (500, "5.5.1", "Command not recognized")),
+}
+
+#: The same defaults as process-wide Reply constants (positive or None, negative), so that
+#: accept() and reject() without text neither build nor format a reply per transaction.
+DEFAULT_REPLY_OBJECTS: dict[type, tuple[Reply | None, Reply]] = {
+    kind: (
+        None if positive is None else constant_reply(Reply.make(*positive)),
+        constant_reply(Reply.make(*negative)),
+    )
+    for kind, (positive, negative) in DEFAULT_REPLIES.items()
+}
