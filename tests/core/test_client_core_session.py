@@ -87,18 +87,23 @@ def test_helo_fallback(code: int) -> None:
     assert not conn.pipelining
 
 
-def test_no_helo_fallback_when_disabled_or_other_code() -> None:
-    conn = hello_sent(ClientConfig(helo_fallback=False))
-    event = one(conn, b"502 no\r\n")
+@pytest.mark.parametrize(
+    ("config", "reply"),
+    [
+        (ClientConfig(helo_fallback=False), b"502 no\r\n"),
+        (ClientConfig(), b"451 4.3.0 later\r\n"),  # only 500, 502, 504, 550 lead to HELO
+        (ClientConfig(lmtp=True), b"500 what\r\n"),  # LMTP has no HELO to fall back to
+    ],
+    ids=["fallback-disabled", "temporary-failure", "lmtp"],
+)
+def test_refused_hello_without_fallback(config: ClientConfig, reply: bytes) -> None:
+    conn = hello_sent(config)
+    event = one(conn, reply)
     assert isinstance(event, EhloReply)
     assert not event.ok
+    assert event.reply.to_bytes() == reply
     assert conn.data_to_send() == b""
     assert conn.state is ClientState.GREETED
-    conn2 = hello_sent()
-    event = one(conn2, b"451 4.3.0 later\r\n")
-    assert isinstance(event, EhloReply)
-    assert event.reply.enhanced == "4.3.0"
-    assert conn2.data_to_send() == b""
 
 
 def test_helo_failure_after_fallback_is_reported() -> None:
@@ -124,14 +129,6 @@ def test_lmtp_uses_lhlo_only() -> None:
     events(smtp, b"220 smtp\r\n")
     with pytest.raises(LocalProtocolError):
         smtp.lhlo()
-
-
-def test_lmtp_lhlo_refused_does_not_fall_back() -> None:
-    conn = hello_sent(ClientConfig(lmtp=True))
-    event = one(conn, b"500 what\r\n")
-    assert isinstance(event, EhloReply)
-    assert not event.ok
-    assert conn.data_to_send() == b""
 
 
 def test_noop_rset_vrfy() -> None:
