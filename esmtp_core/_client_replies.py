@@ -256,7 +256,7 @@ class ReplyHandling:
                 recipients=tuple(txn.recipients),
             )
         )
-        if txn.needs_reset and self._ended is None:
+        if txn.needs_reset and not txn.reset_follows and self._ended is None:
             self._outbox.appendleft(Command(Kind.RSET, "RSET", b"RSET\r\n", internal=True))
 
     # --- internals: AUTH ------------------------------------------------------------------------

@@ -100,9 +100,10 @@ class Command:
     @property
     def group_ending(self) -> bool:
         """Must be the last command of a pipelined group (RFC 2920 §3.1)."""
-        # BDAT LAST too, by our choice: the next transaction waits for this one's replies, so
-        # an RSET after a refused transaction can still go before the next MAIL.
-        return self.kind in GROUP_ENDING or (self.kind is Kind.BDAT and self.last)
+        # Not the end of data (RFC 2920 §3.1 lets the message content start the next group):
+        # the next transaction may follow the final dot or BDAT LAST in the same flight. After
+        # BDAT the core puts an RSET in front of it (see ``Transaction.reset_follows``).
+        return self.kind in GROUP_ENDING
 
 
 @dataclass(slots=True, eq=False)
@@ -145,6 +146,9 @@ class Transaction:
     failed: bool = False
     #: The server may still hold transaction state: send RSET once every reply is in.
     needs_reset: bool = False
+    #: An RSET already follows this transaction (queued before the next MAIL, which left
+    #: before this transaction's replies arrived): no RSET of its own afterwards.
+    reset_follows: bool = False
     finished: bool = False
 
     @property

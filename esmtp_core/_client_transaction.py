@@ -63,6 +63,7 @@ class TransactionCommands:
             binary=params.body is BodyType.BINARY_MIME,
         )
         line = build_mail(sender, params, self.capabilities)
+        self._reset_behind_bdat()
         self._txn = txn
         self._open.append(txn)
         self._queue(Command(Kind.MAIL, "MAIL", line, sender, txn))
@@ -176,6 +177,7 @@ class TransactionCommands:
             commands.append(Command(Kind.RCPT, "RCPT", line, address, txn))
             txn.recipients.append(address)
         txn.body_started = True
+        self._reset_behind_bdat()
         self._txn = txn
         self._open.append(txn)
         if use_bdat:
@@ -301,6 +303,25 @@ class TransactionCommands:
         if not txn.body_open or (txn.use_bdat and not txn.aggregate):
             raise LocalProtocolError("no message body in progress")
         return txn
+
+    def _reset_behind_bdat(self) -> None:
+        """A new MAIL is queued while a BDAT transaction still awaits replies (PIPELINING lets
+        it share the flight of the previous end of data, RFC 2920 §3.1): put an RSET first.
+
+        After a refused BDAT the server's state is indeterminate and only RSET clears it
+        (RFC 3030 §2); by the time the refusal arrives the next MAIL has left, so the RSET must
+        go before it, unconditionally. After the final dot of DATA nothing is needed: the end
+        of data ends the transaction whatever the reply (RFC 5321 §4.1.1.4), and every earlier
+        failure of a DATA transaction is known before its 354, which ends a pipelined group.
+        """
+        if not self.pipelining:
+            return  # one command at a time: the RSET of a failed transaction is in time
+        pending = [t for t in self._open if t.use_bdat and not t.finished]
+        if not pending:
+            return
+        for txn in pending:
+            txn.reset_follows = True
+        self._queue(Command(Kind.RSET, "RSET", b"RSET\r\n", internal=True))
 
     def _queue_bdat(self, txn: Transaction, chunk: bytes, *, last: bool) -> None:
         if txn.envelope is not None:

@@ -196,6 +196,41 @@ def test_many_messages_pipelined_back_to_back(rng: random.Random, count: int) ->
     assert [m[2] for m in pair.messages] == [b"m%d\r\n" % i for i in range(count)]
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.tuples(bodies, st.booleans()), min_size=1, max_size=6),
+    st.randoms(use_true_random=False),
+    st.booleans(),
+    st.booleans(),
+)
+def test_back_to_back_messages_arrive_exact_and_in_order(
+    messages: list[tuple[bytes, bool]], rng: random.Random, chunking: bool, pipe: bool
+) -> None:
+    """N messages queued behind each other's end of data (RFC 2920 §3.1: with PIPELINING the
+    next MAIL shares the flight of the previous final dot or BDAT LAST), some refused at RCPT,
+    with random pumping in between: each result comes once, in order, and every accepted body
+    arrives byte-exact and in order."""
+    pair = make_pair(rng, chunking=chunking, pipelining=pipe, refuse=frozenset({"no@example.org"}))
+    results: list[object] = []
+    for i, (body, refused) in enumerate(messages):
+        rcpt = "no@example.org" if refused else f"m{i}@example.org"
+        pair.client.send_message("a@example.org", [rcpt], body)
+        if rng.random() < 0.4:
+            results += pair.pump()
+    results += pair.pump()
+    assert len(results) == len(messages)
+    for result, (_, refused) in zip(results, messages, strict=True):
+        assert isinstance(result, TransactionResult)
+        assert result.ok is not refused
+    expected = [
+        ((f"m{i}@example.org",), crlf(body) if chunking else canonical(body))
+        for i, (body, refused) in enumerate(messages)
+        if not refused
+    ]
+    assert [(m[1], m[2]) for m in pair.messages] == expected
+    assert no_bare_line_ends(pair.wire)
+
+
 def test_starttls_and_auth_against_the_server_core() -> None:
     pair = ConnectionPair(
         ClientConfig(),

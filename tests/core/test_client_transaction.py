@@ -382,16 +382,23 @@ def test_bdat_last_refused_with_no_recipients_resets() -> None:
     assert conn.data_to_send() == b"RSET\r\n"
 
 
-def test_next_mail_waits_for_bdat_last_replies() -> None:
+def test_next_mail_follows_bdat_last_behind_an_rset() -> None:
+    # RFC 2920 §3.1: the next transaction shares the flight of BDAT LAST; RFC 3030 §2: after a
+    # refused BDAT only RSET clears the server's state, so one goes before the next MAIL.
     conn = ready()
     conn.send_message("a@x.org", ["b@x.org"], b"x\r\n")
     conn.send_message("a@x.org", ["c@x.org"], b"y\r\n")
     first = conn.data_to_send()
-    assert first.count(b"MAIL") == 1
-    res = result(conn, b"250 ok\r\n550 no\r\n554 5.5.1 no valid recipients\r\n")
-    assert not res.ok
-    second = conn.data_to_send()
-    assert second.startswith(b"RSET\r\nMAIL FROM:<a@x.org>")
+    assert first.count(b"MAIL") == 2
+    assert b"BDAT 3 LAST\r\nx\r\nRSET\r\nMAIL FROM:<a@x.org>" in first
+    got = events(conn, b"250 ok\r\n550 no\r\n554 5.5.1 no valid recipients\r\n250 reset\r\n")
+    assert len(got) == 1
+    assert isinstance(got[0], TransactionResult)
+    assert not got[0].ok
+    assert conn.data_to_send() == b""  # the RSET already left: no second one
+    res = result(conn, b"250 ok\r\n250 ok\r\n250 queued\r\n")
+    assert res.ok
+    assert res.recipients == ("c@x.org",)
 
 
 def test_low_level_bdat() -> None:
