@@ -34,6 +34,7 @@ from esmtp_core import (
 )
 
 from ._client_driver import (
+    BatchItem,
     ClientDriver,
     ClientOptions,
     Message,
@@ -304,6 +305,18 @@ class AsyncClientBase(ClientBase):
             binary=binary,
         )
         return await self._run(steps)
+
+    async def send_many(
+        self,
+        messages: Iterable[Message | BatchItem],
+        *,
+        window: int = 8,
+        binary: bool = False,
+    ) -> list[SendResult | SMTPClientError]:
+        """Send many messages over this session, pipelined across messages; one result per
+        message, in order. Arguments, results and errors are those of
+        :meth:`transports.sockets.Client.send_many`."""
+        return await self._run(self._session().send_many(messages, window=window, binary=binary))
 
     async def noop(self) -> Reply:
         """NOOP (keeps the session alive; checks it is)."""

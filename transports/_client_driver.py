@@ -52,11 +52,13 @@ Decisions where the RFCs and the issue leave room:
 from __future__ import annotations
 
 import dataclasses
+import email.message
 import enum
 import ssl
 import time
+from collections import deque
 from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from esmtp_core import (
     NEED_DATA,
@@ -112,8 +114,10 @@ from .errors import (
 )
 
 __all__ = [
+    "BatchItem",
     "ClientDriver",
     "ClientOptions",
+    "HasEnvelope",
     "Message",
     "SendResult",
     "Steps",
@@ -339,6 +343,77 @@ class ClientDriver:
                 return result
             raise _send_error(result)
 
+    def send_many(
+        self,
+        messages: Iterable[Message | BatchItem],
+        *,
+        window: int = 8,
+        binary: bool = False,
+    ) -> Steps[list[SendResult | SMTPClientError]]:
+        """Many whole transactions over this session, pipelined across messages; see the
+        adapters' ``send_many``.
+
+        With PIPELINING (RFC 2920 §3.1) the next transaction leaves behind the previous one's end
+        of data without waiting for its reply, keeping at most ``window`` transactions
+        unanswered; without it, one transaction at a time (same results, more round trips).
+        Every envelope is prepared before anything is sent, so a ``ValueError``/``TypeError``
+        for a bad item is raised with nothing sent. A 421 or a closed connection gives each
+        message not yet answered its :class:`~transports.errors.SMTPServerDisconnected` (the
+        core already reported the 421 to the transactions in flight); other failures (timeout,
+        protocol error) are raised and the adapter closes the connection.
+        """
+        if window < 1:
+            raise ValueError("window must be at least 1")
+        with self._operation():
+            conn = self.conn
+            if conn.state is not ClientState.READY:
+                raise SMTPClientError(f"cannot send in state {conn.state.name}: connect() first")
+            prepared = [_unpack(item) for item in messages]
+            envelopes = [prepare_message(m, sender, rcpts) for m, sender, rcpts in prepared]
+            results: list[SendResult | SMTPClientError | None] = [None] * len(envelopes)
+            pending: deque[int] = deque()  # messages whose TransactionResult is awaited
+            lost: SMTPServerDisconnected | None = None
+            index = 0
+            while index < len(envelopes) or pending:
+                while index < len(envelopes) and len(pending) < window and lost is None:
+                    if pending and not conn.pipelining:
+                        break  # RFC 2920 not offered: one transaction at a time
+                    if conn.closed:
+                        break
+                    sender, addresses, data = envelopes[index]
+                    try:
+                        params, rcpts = self._envelope(
+                            addresses,
+                            mail_params=None,
+                            rcpt_params=None,
+                            dsn_notify=None,
+                            dsn_return=None,
+                            envid=None,
+                        )
+                        conn.send_message(sender, rcpts, data, mail_params=params, binary=binary)
+                    except LocalProtocolError as exc:  # nothing of it was queued
+                        results[index] = SMTPNotSupportedError(str(exc))
+                    else:
+                        pending.append(index)
+                    index += 1
+                if not pending:
+                    if index < len(envelopes) and (lost is not None or conn.closed):
+                        lost = lost or SMTPServerDisconnected("the session had ended")
+                        results[index:] = [lost] * (len(envelopes) - index)
+                        index = len(envelopes)
+                    continue
+                try:
+                    event = yield from self._event(TransactionResult)
+                except SMTPServerDisconnected as exc:
+                    lost = exc
+                    for waiting in pending:
+                        results[waiting] = exc
+                    pending.clear()
+                    continue
+                result = SendResult.from_transaction(event)
+                results[pending.popleft()] = result if result.accepted else _send_error(result)
+            return [r if r is not None else SMTPClientError("not sent") for r in results]
+
     def noop(self) -> Steps[Reply]:
         """NOOP; returns the ``250``."""
         with self._operation():
@@ -482,6 +557,32 @@ class _Operation:
 
     def __exit__(self, *exc_info: object) -> None:
         self._driver._busy = False
+
+
+class HasEnvelope(Protocol):
+    """A message with its envelope as attributes (``transports.threads.Outgoing``)."""
+
+    @property
+    def message(self) -> Message: ...
+    @property
+    def sender(self) -> str | None: ...
+    @property
+    def recipients(self) -> Sequence[str] | None: ...
+
+
+#: One message for :meth:`ClientDriver.send_many` with its envelope: ``(message, sender,
+#: recipients)``, or an object with those three attributes.
+BatchItem = tuple[Message, str | None, Sequence[str] | None] | HasEnvelope
+
+
+def _unpack(item: Message | BatchItem) -> tuple[Message, str | None, Sequence[str] | None]:
+    """A batch item as ``(message, sender, recipients)``."""
+    if isinstance(item, tuple):
+        message, sender, recipients = item
+        return message, sender, recipients
+    if isinstance(item, bytes | bytearray | memoryview | email.message.Message):
+        return item, None, None  # the envelope comes from the headers (or is missing)
+    return item.message, item.sender, item.recipients
 
 
 def must_close(driver: ClientDriver | None, exc: BaseException) -> bool:

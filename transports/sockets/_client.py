@@ -18,7 +18,7 @@ from typing import TypeVar
 from esmtp_core import DsnNotify, DsnReturn, MailParams, RcptParams, Reply
 
 from .._client_base import READ_SIZE, ClientBase, io_errors
-from .._client_driver import Message, SendResult, Steps, Want, must_close
+from .._client_driver import BatchItem, Message, SendResult, Steps, Want, must_close
 from ..errors import SMTPClientError, SMTPReplyError
 
 __all__ = ["Client"]
@@ -139,6 +139,28 @@ class Client(ClientBase):
             binary=binary,
         )
         return self._run(steps)
+
+    def send_many(
+        self,
+        messages: Iterable[Message | BatchItem],
+        *,
+        window: int = 8,
+        binary: bool = False,
+    ) -> list[SendResult | SMTPClientError]:
+        """Send many messages over this session, pipelined across messages (RFC 2920 §3.1: the
+        next transaction follows the previous end of data in the same flight, up to ``window``
+        transactions unanswered; one at a time when the server lacks PIPELINING).
+
+        Each item is a message as for :meth:`send_message` (an ``EmailMessage`` with its own
+        envelope) or ``(message, sender, recipients)`` (or an object with those attributes,
+        such as :class:`transports.threads.Outgoing`). Returns one entry per message, in order:
+        its :class:`~transports.SendResult`, or the :class:`~transports.errors.SMTPClientError`
+        it failed with (refused, not supported, or the session ended first); nothing is raised
+        for a single message. A bad item raises ``ValueError``/``TypeError`` before anything is
+        sent; a timeout or protocol error raises and closes the connection (messages in flight
+        may then have been delivered).
+        """
+        return self._run(self._session().send_many(messages, window=window, binary=binary))
 
     def noop(self) -> Reply:
         """NOOP (keeps the session alive; checks it is)."""
