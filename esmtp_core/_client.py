@@ -32,6 +32,11 @@ Decisions where the RFCs leave room:
 * A transaction started with :meth:`start_transaction` that fails half-way (MAIL refused, every
   RCPT refused, DATA or a BDAT refused) sends nothing more of itself; when the server may still
   hold its state the core sends ``RSET`` and swallows the reply. Later body data is discarded.
+* With PIPELINING a new transaction may be started as soon as the previous body ended: its MAIL,
+  RCPTs and DATA/BDAT leave in the flight of the previous final dot or ``BDAT LAST`` (RFC 2920
+  §3.1), replies are matched in order and each transaction still gets its own result. Behind a
+  BDAT transaction still awaiting replies the core first sends an ``RSET`` (RFC 3030 §2: only
+  RSET clears the state a refused BDAT leaves, and the refusal would come too late).
 * BDAT is used whenever CHUNKING is offered (no dot-stuffing, exact bytes). A BDAT body that is not
   ``BODY=BINARYMIME`` is still CRLF-normalised (RFC 3030 §3: it must be canonical) but gets no
   final CRLF; a ``BINARYMIME`` body is sent byte for byte.
