@@ -196,12 +196,16 @@ def client_in_body() -> ClientConnection:
 
 
 def encode_into(conn: ClientConnection, pieces: Iterable[bytes]) -> bytes:
-    """Stream ``pieces`` of a body through a client core in DATA and end it; return the wire."""
-    send_body = conn.send_body
+    """Stream ``pieces`` of a body through a client core in DATA and end it, taking the output
+    after each piece as an adapter writing to its socket would; return the whole wire."""
+    send_body, data_to_send = conn.send_body, conn.data_to_send
+    out = []
     for piece in pieces:
         send_body(piece)
+        out.append(data_to_send())
     conn.end_body()
-    return conn.data_to_send()
+    out.append(data_to_send())
+    return b"".join(out)
 
 
 def client_server_transaction(body: bytes, mode: str = "DATA") -> bytes:
