@@ -21,43 +21,22 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-import trustme
 
 from esmtp_core import ServerConfig
 
 from ._adapters import RecordingHandler, adapter_params, running_server
 from ._rawsmtp import PeerClosed, RawPeer
 
-
-@pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    return trustme.CA()
-
-
-@pytest.fixture(scope="module")
-def server_context(ca: trustme.CA) -> ssl.SSLContext:
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("localhost", "127.0.0.1").configure_cert(context)
-    return context
-
-
-@pytest.fixture(scope="module")
-def client_context(ca: trustme.CA) -> ssl.SSLContext:
-    context = ssl.create_default_context()
-    ca.configure_trust(context)
-    return context
-
-
 INJECTED = b"MAIL FROM:<injected@evil.example>\r\nRCPT TO:<victim@example.net>\r\n"
 
 
 @pytest.mark.parametrize("kind", adapter_params())
 def test_server_drops_plaintext_pipelined_behind_starttls(
-    kind: str, server_context: ssl.SSLContext, client_context: ssl.SSLContext
+    kind: str, server_tls: ssl.SSLContext, client_tls: ssl.SSLContext
 ) -> None:
     handler = RecordingHandler()
     config = ServerConfig(hostname="mx.test")
-    with running_server(kind, handler, config=config, tls_context=server_context) as address:
+    with running_server(kind, handler, config=config, tls_context=server_tls) as address:
         peer = RawPeer.connect(*address)
         try:
             assert peer.read_reply().code == 220
@@ -67,7 +46,7 @@ def test_server_drops_plaintext_pipelined_behind_starttls(
             assert ehlo.code == 250
             assert "STARTTLS" in ehlo.lines
             assert peer.read_reply().code == 220
-            peer.start_tls(client_context, "localhost")
+            peer.start_tls(client_tls, "localhost")
             assert peer.leftover == b"", "the server wrote plaintext after its 220"
             # The first reply inside TLS must answer our EHLO, not an injected command.
             after = peer.command(b"EHLO attacker.example")
@@ -198,10 +177,10 @@ def _send_with(kind: str, port: int, context: ssl.SSLContext) -> Any:
 
 @pytest.mark.parametrize("kind", _client_kinds())
 def test_client_ignores_plaintext_replies_behind_220(
-    kind: str, server_context: ssl.SSLContext, client_context: ssl.SSLContext
+    kind: str, server_tls: ssl.SSLContext, client_tls: ssl.SSLContext
 ) -> None:
-    server = MaliciousServer(server_context)
-    result, capabilities = _send_with(kind, server.port, client_context)
+    server = MaliciousServer(server_tls)
+    result, capabilities = _send_with(kind, server.port, client_tls)
     server.join()
     assert result.ok
     # Inside TLS the client started over with EHLO and read the real reply, not the fake one.

@@ -18,9 +18,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import pytest
-import trustme
-
 from esmtp_core import ServerConfig
 
 from ._adapters import ADAPTERS, RecordingHandler, adapter_available, running_server
@@ -158,26 +155,19 @@ def test_silent_client_is_cut() -> None:
     _assert_cut(_run_everywhere(_silent_after_greeting), within=TIMEOUT + 2.0)
 
 
-@pytest.fixture(scope="module")
-def tls_context() -> ssl.SSLContext:
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    trustme.CA().issue_cert("localhost", "127.0.0.1").configure_cert(context)
-    return context
-
-
-def test_client_never_starting_the_starttls_handshake_is_cut(tls_context: ssl.SSLContext) -> None:
-    results = _run_everywhere(_silent_after_starttls, tls_context=tls_context)
+def test_client_never_starting_the_starttls_handshake_is_cut(server_tls: ssl.SSLContext) -> None:
+    results = _run_everywhere(_silent_after_starttls, tls_context=server_tls)
     _assert_cut(results, within=TIMEOUT + 2.0)
 
 
-def test_silent_client_on_implicit_tls_is_cut(tls_context: ssl.SSLContext) -> None:
-    results = _run_everywhere(_silent, tls_context=tls_context, implicit_tls=True)
+def test_silent_client_on_implicit_tls_is_cut(server_tls: ssl.SSLContext) -> None:
+    results = _run_everywhere(_silent, tls_context=server_tls, implicit_tls=True)
     _assert_cut(results, within=TIMEOUT + 2.0)
 
 
-def test_plaintext_on_implicit_tls_is_closed(tls_context: ssl.SSLContext) -> None:
+def test_plaintext_on_implicit_tls_is_closed(server_tls: ssl.SSLContext) -> None:
     results = _run_everywhere(
-        _plaintext_to_implicit_tls, tls_context=tls_context, implicit_tls=True
+        _plaintext_to_implicit_tls, tls_context=server_tls, implicit_tls=True
     )
     # No SMTP reply can be sent before TLS: the server just closes (a TLS alert may come first).
     failures = {
