@@ -7,7 +7,6 @@ resident memory from ``/proc`` and restart it on the same port, as a crash would
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import os
 import resource
 import signal
@@ -18,11 +17,6 @@ import time
 from pathlib import Path
 
 from ._rawsmtp import RawPeer
-
-
-def cli_available() -> bool:
-    """Whether the ``esmtp serve`` CLI (``python -m transports``) has landed."""
-    return importlib.util.find_spec("transports.cli") is not None
 
 
 class ServeProcess:

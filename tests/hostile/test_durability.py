@@ -34,9 +34,7 @@ from pathlib import Path
 import pytest
 
 from ._rawsmtp import PeerClosed, RawPeer, free_port
-from ._servers import ServeProcess, cli_available, maildir_messages
-
-pytestmark = pytest.mark.skipif(not cli_available(), reason="esmtp serve has not landed yet")
+from ._servers import ServeProcess, maildir_messages
 
 SESSIONS = 20
 MESSAGE_ID_RE = re.compile(rb"^Message-ID: <m(\d+)@hostile\.test>\r$", re.MULTILINE)

@@ -26,7 +26,7 @@ from esmtp_core import ServerConfig
 
 from ._adapters import RecordingHandler, adapter_params, running_server
 from ._rawsmtp import PeerClosed, RawPeer, free_port
-from ._servers import ServeProcess, cli_available, raise_nofile
+from ._servers import ServeProcess, raise_nofile
 
 MIB = 1024 * 1024
 #: The CLI's --transport names.
@@ -67,16 +67,11 @@ def _stream_beyond_size(tmp_path: Path, transport: str, total_mib: int) -> None:
     assert not any((maildir / "new").iterdir()), "the oversized message was stored"
 
 
-needs_cli = pytest.mark.skipif(not cli_available(), reason="esmtp serve has not landed yet")
-
-
-@needs_cli
 @pytest.mark.parametrize("transport", CLI_TRANSPORTS)
 def test_data_beyond_size_keeps_rss_flat(tmp_path: Path, transport: str) -> None:
     _stream_beyond_size(tmp_path, transport, 256)
 
 
-@needs_cli
 @pytest.mark.slow
 @pytest.mark.parametrize("transport", CLI_TRANSPORTS)
 def test_data_beyond_size_keeps_rss_flat_1gib(tmp_path: Path, transport: str) -> None:
@@ -115,13 +110,11 @@ def _bdat_beyond_size(tmp_path: Path, transport: str, total_mib: int) -> None:
     assert not any((maildir / "new").iterdir()), "the oversized message was stored"
 
 
-@needs_cli
 @pytest.mark.parametrize("transport", CLI_TRANSPORTS)
 def test_bdat_beyond_size_keeps_rss_flat_and_in_step(tmp_path: Path, transport: str) -> None:
     _bdat_beyond_size(tmp_path, transport, 128)
 
 
-@needs_cli
 def test_large_accepted_message_keeps_rss_flat(tmp_path: Path) -> None:
     """Within the limit too: a 128 MiB message is streamed to disk, not collected in memory."""
     port = free_port()

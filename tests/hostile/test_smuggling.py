@@ -20,7 +20,7 @@ from esmtp_core import BareLineEndingPolicy, ServerConfig
 
 from ._adapters import RecordingHandler, adapter_params, running_server
 from ._rawsmtp import PeerClosed, RawPeer, free_port
-from ._servers import ServeProcess, cli_available, maildir_messages
+from ._servers import ServeProcess, maildir_messages
 
 #: The end-of-data variants of the SMTP smuggling research (SEC Consult, 2023).
 VARIANTS = [
@@ -107,7 +107,6 @@ def test_smuggling_variants(kind: str, policy: BareLineEndingPolicy) -> None:
         handler.wait_disconnects(len(cases))
 
 
-@pytest.mark.skipif(not cli_available(), reason="esmtp serve has not landed yet")
 @pytest.mark.parametrize("transport", ["asyncio", "anyio", "trio", "threads", "sockets"])
 def test_smuggling_against_esmtp_serve_maildir(tmp_path: Path, transport: str) -> None:
     """End to end: ``esmtp serve`` (default policy) stores nothing for any variant, and a clean
