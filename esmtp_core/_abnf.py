@@ -12,7 +12,7 @@ import ipaddress
 import re
 from dataclasses import dataclass
 
-__all__ = ["ParsedPath", "PathSyntaxError", "parse_path"]
+__all__ = ["SIMPLE_PATH_COMMAND_RE", "ParsedPath", "PathSyntaxError", "parse_path"]
 
 # atext (RFC 5322 §3.2.3) = ALPHA / DIGIT / "!#$%&'*+-/=?^_`{|}~"
 _ATEXT = r"A-Za-z0-9!#$%&'*+/=?^_`{|}~\-"
@@ -20,17 +20,26 @@ _ATEXT = r"A-Za-z0-9!#$%&'*+/=?^_`{|}~\-"
 _UTF8 = "\u0080-\U0010ffff"
 
 
-def _grammar(utf8: bool) -> re.Pattern[str]:
-    extra = _UTF8 if utf8 else ""
+def _dot_string(extra: str) -> str:
     # Dot-string = Atom *("." Atom) ; Atom = 1*atext
-    dot_string = rf"[{_ATEXT}{extra}]+(?:\.[{_ATEXT}{extra}]+)*"
-    # Quoted-string = DQUOTE *QcontentSMTP DQUOTE
-    # qtextSMTP = %d32-33 / %d35-91 / %d93-126 ; quoted-pairSMTP = "\" %d32-126
-    quoted = rf'"(?:[\x20\x21\x23-\x5b\x5d-\x7e{extra}]|\\[\x20-\x7e])*"'
+    return rf"[{_ATEXT}{extra}]+(?:\.[{_ATEXT}{extra}]+)*"
+
+
+def _domain(extra: str) -> str:
     # sub-domain = Let-dig [Ldh-str] ; Ldh-str = *( ALPHA / DIGIT / "-" ) Let-dig
     let_dig = rf"[A-Za-z0-9{extra}]"
     sub_domain = rf"{let_dig}+(?:-+{let_dig}+)*"
-    domain = rf"{sub_domain}(?:\.{sub_domain})*"
+    # Domain = sub-domain *("." sub-domain)
+    return rf"{sub_domain}(?:\.{sub_domain})*"
+
+
+def _grammar(utf8: bool) -> re.Pattern[str]:
+    extra = _UTF8 if utf8 else ""
+    dot_string = _dot_string(extra)
+    # Quoted-string = DQUOTE *QcontentSMTP DQUOTE
+    # qtextSMTP = %d32-33 / %d35-91 / %d93-126 ; quoted-pairSMTP = "\" %d32-126
+    quoted = rf'"(?:[\x20\x21\x23-\x5b\x5d-\x7e{extra}]|\\[\x20-\x7e])*"'
+    domain = _domain(extra)
     # address-literal = "[" ( IPv4 / "IPv6:" IPv6 / Standardized-tag ":" 1*dcontent ) "]"
     # dcontent = %d33-90 / %d94-126; the literal is checked further in _valid_literal().
     literal = r"\[[\x21-\x5a\x5e-\x7e]+\]"
@@ -43,6 +52,17 @@ def _grammar(utf8: bool) -> re.Pattern[str]:
 
 
 _PATH_ASCII = _grammar(utf8=False)
+#: The shape nearly every client sends, matched on the raw command line: ``MAIL FROM:<mailbox>``
+#: or ``RCPT TO:<mailbox>`` (verbs in any case, as smtplib sends them in lower case), a
+#: Dot-string local part, a domain name, no parameters, CRLF. Every line it matches is one the
+#: full grammar accepts with the same address and no parameters (ASCII printable only, so no
+#: control or UTF-8 check is needed either); group 1 is set for MAIL, group 2 is the mailbox.
+#: Anything else (spaces, ``<>``, quoted local parts, literals, source routes, parameters, bare
+#: LF) goes through the general path.
+SIMPLE_PATH_COMMAND_RE = re.compile(
+    rf"(?:(MAIL FROM)|RCPT TO):<({_dot_string('')}@{_domain('')})>\r\n".encode("ascii"),
+    re.IGNORECASE,
+)
 _PATH_UTF8 = _grammar(utf8=True)
 # IPv4-address-literal = Snum 3("." Snum) ; Snum = 1*3DIGIT representing 0-255
 _SNUM = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"

@@ -33,6 +33,8 @@ from ._errors import LocalProtocolError
 from ._reply import Reply
 
 __all__ = [
+    "NO_MAIL_PARAMS",
+    "NO_RCPT_PARAMS",
     "BodyType",
     "DsnNotify",
     "DsnReturn",
@@ -97,6 +99,12 @@ class RcptParams:
     #: RFC 3461 ORCPT as ``(addr_type, address)``, the address xtext-decoded.
     orcpt: tuple[str, str] | None = None
     extra: tuple[tuple[str, str | None], ...] = ()
+
+
+#: MAIL and RCPT without parameters (the usual case): immutable, so one instance serves every
+#: command, equal to what parsing an empty parameter string gives.
+NO_MAIL_PARAMS = MailParams()
+NO_RCPT_PARAMS = RcptParams()
 
 
 class ParameterError(ValueError):

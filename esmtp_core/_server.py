@@ -28,13 +28,21 @@ from ._events import (
     RcptTo,
     UnknownCommand,
 )
+from ._abnf import SIMPLE_PATH_COMMAND_RE
 from ._receivebuffer import ReceiveBuffer
 from ._reply import Reply
 from ._sasl import AuthQuery, AuthSecretLookup, ChannelBinding, CredentialAnswer, ServerMechanism
 from ._sentinels import NEED_DATA, PAUSED, Sentinel
 from ._server_auth import AuthMixin, advertised_auth_mechanisms
-from ._server_commands import CommandsMixin
-from ._state import DEFAULT_REPLIES, DEFAULT_REPLY_OBJECTS, Phase, Replies, Transaction
+from ._server_commands import SIMPLE_LINES, CommandsMixin
+from ._state import (
+    ACCEPT_WIRE,
+    DEFAULT_REPLIES,
+    DEFAULT_REPLY_OBJECTS,
+    Phase,
+    Replies,
+    Transaction,
+)
 
 __all__ = ["ServerConnection", "ServerEvent"]
 
@@ -46,6 +54,9 @@ ServerEvent = Event | AuthQuery
 _CONTROL_RE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 # Body bytes fewer than this wait in the receive buffer for more (unless they finish the body).
 _SMALL_READ = 1024
+# max_commands=None: a count no session reaches, so the per-command check needs no None test.
+_UNLIMITED = 1 << 62
+_match_simple_path = SIMPLE_PATH_COMMAND_RE.match
 
 class ServerConnection(CommandsMixin, AuthMixin):
     """One SMTP (or LMTP) session, server side. See the module docstring and DESIGN.md.
@@ -72,6 +83,7 @@ class ServerConnection(CommandsMixin, AuthMixin):
     # Slots keep attribute access on the per-read path fast: CPython 3.11 stops sharing the keys
     # of an instance __dict__ past 30 attributes, which cost the trickled-body path about 5%.
     __slots__ = (
+        "_accept_wire",
         "_advertised_auth",
         "_auth_failure_reply",
         "_authenticated",
@@ -93,7 +105,9 @@ class ServerConnection(CommandsMixin, AuthMixin):
         "_fatal",
         "_greeted",
         "_hello",
+        "_line_limit",
         "_lmtp_owed",
+        "_max_commands",
         "_mechanism",
         "_out",
         "_pending",
@@ -138,6 +152,11 @@ class ServerConnection(CommandsMixin, AuthMixin):
         # reject(reply) on an AUTH query: the reply that ends the exchange instead of the 535.
         self._auth_failure_reply: Reply | None = None
         self._enhanced = self.config.enhanced_status_codes
+        # Per-command limits and answers looked up once rather than through config each time.
+        self._line_limit = self.config.max_command_line_length
+        max_commands = self.config.max_commands
+        self._max_commands = _UNLIMITED if max_commands is None else max_commands
+        self._accept_wire = ACCEPT_WIRE[self._enhanced, self.config.lmtp]
         self._extra_verbs = frozenset(verb.upper() for verb in self.config.extra_commands)
 
     # --- public state -----------------------------------------------------------------------------
@@ -223,20 +242,35 @@ class ServerConnection(CommandsMixin, AuthMixin):
         (check :attr:`closed`). Raises :class:`RemoteProtocolError` once when the core itself ends
         the session (too many errors or commands); the 421 is already queued.
         """
+        events = self._events
+        if events:  # queued events exist only after greet()
+            return events.popleft()
         if not self._greeted:
             raise LocalProtocolError("call greet() before next_event()")
+        # One loop with the phase dispatch inlined: this runs several times per command.
         while True:
-            if self._events:
-                return self._events.popleft()
+            if events:
+                return events.popleft()
             if self._fatal is not None:
                 error, self._fatal = self._fatal, None
                 raise error
-            if self._phase is Phase.STARTTLS and self._eof:
+            if self._pending is not None:
+                return PAUSED
+            phase = self._phase
+            if phase is Phase.COMMAND:
+                progressed = self._step_command()
+            elif phase is Phase.DATA:
+                progressed = self._step_data()
+            elif phase is Phase.BDAT:
+                progressed = self._step_bdat()
+            elif phase is Phase.AUTH:
+                progressed = self._step_auth()
+            elif phase is Phase.STARTTLS and self._eof:
                 self._close()
                 return ConnectionClosed(in_transaction=False)
-            if self._phase in (Phase.CLOSED, Phase.STARTTLS) or self._pending is not None:
+            else:  # CLOSED, or STARTTLS waiting for the handshake
                 return PAUSED
-            if not self._step():
+            if not progressed:
                 if not self._eof:
                     return NEED_DATA
                 in_transaction = self._txn is not None
@@ -250,6 +284,11 @@ class ServerConnection(CommandsMixin, AuthMixin):
         """Answer the pending decision with its default positive reply (``text`` replaces the
         default text): 250 (EHLO with the capability list), 252 for VRFY/EXPN, 235 for AUTH."""
         pending = self._require_pending()
+        if text is None:
+            wire = self._accept_wire.get(type(pending))
+            if wire is not None:
+                self._accept_default(pending, wire)
+                return
         if isinstance(pending, AuthQuery):
             if isinstance(pending, AuthSecretLookup):
                 raise LocalProtocolError("answer AuthSecretLookup with provide_secret()")
@@ -363,11 +402,12 @@ class ServerConnection(CommandsMixin, AuthMixin):
         self._events.append(event)
 
     def _require_pending(self) -> ServerEvent:
-        if self._pending is None:
+        pending = self._pending
+        if pending is None:
             raise LocalProtocolError("no decision is pending")
-        if self._pending in self._events:
+        if self._events and pending in self._events:
             raise LocalProtocolError("the pending event was not returned by next_event() yet")
-        return self._pending
+        return pending
 
     def _maybe_finish_shutdown(self) -> None:
         if (
@@ -381,50 +421,71 @@ class ServerConnection(CommandsMixin, AuthMixin):
 
     # --- internals: the input loop ----------------------------------------------------------------
 
-    def _step(self) -> bool:
-        """Consume one unit of input; False when more bytes are needed."""
-        phase = self._phase
-        if phase is Phase.DATA:
-            return self._step_data()
-        if phase is Phase.BDAT:
-            return self._step_bdat()
-        limit = (
-            self.config.max_auth_line_length
-            if phase is Phase.AUTH
-            else self.config.max_command_line_length
-        )
+    def _step_command(self) -> bool:
+        """Consume one command line; False when more bytes are needed.
+
+        The commonest lines take a short cut: an exact ``DATA``/``RSET``/``NOOP``/``QUIT`` line,
+        or ``MAIL FROM:<mailbox>`` / ``RCPT TO:<mailbox>`` in the shape
+        :data:`~esmtp_core._abnf.SIMPLE_PATH_COMMAND_RE` admits, when the session is in a state
+        where the command succeeds. Everything else, and every error, goes through
+        :meth:`_command_line`, which gives the same answer for those lines (the short cut only
+        skips work whose outcome is known).
+        """
+        buf = self._buf
+        line = buf.extract_line()
+        if line is None:
+            if len(buf) > self._line_limit:
+                # Drop what we have and the rest of the line when it comes (bounded memory).
+                buf.clear()
+                self._discarding = True
+            return False
+        if self._discarding or len(line) > self._line_limit:
+            self._discarding = False
+            self._count_command()
+            if self._phase is not Phase.CLOSED:
+                self._error(Replies.LINE_TOO_LONG)
+            return True
+        self._commands += 1
+        if self._commands > self._max_commands:
+            self._fail(Replies.TOO_MANY_COMMANDS)
+            return True
+        if not (self._refused or self._shutting_down):
+            handler = SIMPLE_LINES.get(line)
+            if handler is not None:
+                handler(self, "")
+                return True
+            match = _match_simple_path(line)
+            if match is not None:
+                mail, mailbox = match.groups()
+                address = mailbox.decode("ascii")
+                if self._simple_mail(address) if mail else self._simple_rcpt(address):
+                    return True
+        self._command_line(line)
+        return True
+
+    def _step_auth(self) -> bool:
+        """Consume one SASL response line (RFC 4954 §4); False when more bytes are needed."""
+        limit = self.config.max_auth_line_length
         line = self._buf.extract_line()
         if line is None:
             if len(self._buf) > limit:
-                # Drop what we have and the rest of the line when it comes (bounded memory).
                 self._buf.clear()
                 self._discarding = True
             return False
         if self._discarding or len(line) > limit:
             self._discarding = False
-            if phase is Phase.AUTH:
-                self._auth_line_too_long()
-            else:
-                self._count_command()
-                if self._phase is not Phase.CLOSED:
-                    self._error(Replies.LINE_TOO_LONG)
-            return True
-        if phase is Phase.AUTH:
-            self._auth_response(line)
+            self._auth_line_too_long()
         else:
-            self._command_line(line)
+            self._auth_response(line)
         return True
 
     def _count_command(self) -> None:
         self._commands += 1
-        limit = self.config.max_commands
-        if limit is not None and self._commands > limit:
+        if self._commands > self._max_commands:
             self._fail(Replies.TOO_MANY_COMMANDS)
 
     def _command_line(self, line: bytes) -> None:
-        self._count_command()
-        if self._phase is Phase.CLOSED:
-            return
+        """The general path for a command line that was counted already."""
         body = line[:-2] if line.endswith(b"\r\n") else line[:-1]
         if _CONTROL_RE.search(body):
             self._error(Replies.BAD_CHARACTERS)
@@ -537,6 +598,22 @@ class ServerConnection(CommandsMixin, AuthMixin):
 
     # --- internals: answers to decisions ----------------------------------------------------------
 
+    def _accept_default(self, pending: ServerEvent, wire: bytes) -> None:
+        """accept() without text for the decisions with a fixed positive reply (``wire``, from
+        ACCEPT_WIRE): what :meth:`_answer` does for them, without building a Reply."""
+        self._out.append(wire)
+        if isinstance(pending, MailFrom):
+            self._txn = Transaction(pending.address, pending.params)
+        elif isinstance(pending, RcptTo):
+            if self._txn is not None:
+                self._txn.recipients.append(pending.address)
+        elif isinstance(pending, EndOfMessage):  # only outside LMTP: one reply in all
+            self._lmtp_owed = []
+            self._txn = None
+        self._pending = None
+        if self._shutting_down:
+            self._maybe_finish_shutdown()
+
     def _answer(self, reply: Reply, *, every_recipient: bool = False) -> None:
         """Send the answer to the pending decision and apply it to the session state.
 
@@ -562,7 +639,7 @@ class ServerConnection(CommandsMixin, AuthMixin):
         elif isinstance(pending, MailFrom):
             self._send(reply)
             if reply.is_positive:
-                self._txn = Transaction(sender=pending.address, params=pending.params)
+                self._txn = Transaction(pending.address, pending.params)
         elif isinstance(pending, RcptTo):
             self._send(reply)
             if reply.is_positive and self._txn is not None:
@@ -570,7 +647,8 @@ class ServerConnection(CommandsMixin, AuthMixin):
         else:
             self._send(reply)
         self._pending = None
-        self._maybe_finish_shutdown()
+        if self._shutting_down:
+            self._maybe_finish_shutdown()
 
     def _positive_reply(self, pending: ServerEvent, text: str | None) -> Reply:
         if isinstance(pending, Hello):

@@ -27,13 +27,20 @@ from ._events import (
     StartTLS,
     Verify,
 )
-from ._params import BodyType, ParameterError, parse_mail_params, parse_rcpt_params
+from ._params import (
+    NO_MAIL_PARAMS,
+    NO_RCPT_PARAMS,
+    BodyType,
+    ParameterError,
+    parse_mail_params,
+    parse_rcpt_params,
+)
 from ._receivebuffer import ReceiveBuffer
 from ._reply import Reply
 from ._sasl import SERVER_MECHANISMS, AuthQuery, ChannelBinding, SaslContext
 from ._state import Phase, Replies, Transaction
 
-__all__ = ["CommandsMixin"]
+__all__ = ["SIMPLE_LINES", "CommandsMixin"]
 
 # RFC 5321 §4.1.1.1: EHLO domain / address-literal. We accept any single printable ASCII word
 # (clients send underscores and worse); the embedding code can be stricter in its Hello policy.
@@ -236,6 +243,28 @@ class CommandsMixin:
             return
         self._decide(MailFrom(address=path.address, params=params))
 
+    def _simple_mail(self, address: str) -> bool:
+        """``MAIL FROM:<address>`` without parameters, ``address`` an ASCII mailbox already
+        checked by SIMPLE_PATH_COMMAND_RE: decided here when the command is in sequence, else
+        False (and :meth:`_cmd_mail` answers the line)."""
+        if (
+            self._hello is None
+            or self._txn is not None
+            or (self.config.auth_required and self._authenticated is None)
+        ):
+            return False
+        # What _cmd_mail decides for the same line: no parameters, so nothing to refuse.
+        self._decide(MailFrom(address=address, params=NO_MAIL_PARAMS))
+        return True
+
+    def _simple_rcpt(self, address: str) -> bool:
+        """``RCPT TO:<address>``: the short cut of :meth:`_simple_mail` for :meth:`_cmd_rcpt`."""
+        txn = self._txn
+        if txn is None or txn.chunking or len(txn.recipients) >= self.config.max_recipients:
+            return False
+        self._decide(RcptTo(address=address, params=NO_RCPT_PARAMS))
+        return True
+
     def _cmd_rcpt(self, argument: str) -> None:
         txn = self._txn
         if txn is None:
@@ -414,4 +443,11 @@ CommandsMixin.HANDLERS = {
     "EXPN": CommandsMixin._cmd_expn,
     "STARTTLS": CommandsMixin._cmd_starttls,
     "AUTH": CommandsMixin._cmd_auth,
+}
+
+#: Exact command lines without an argument (upper case, CRLF) and their handlers: the short cut
+#: of ServerConnection._step_command, which calls them with an empty argument.
+SIMPLE_LINES: dict[bytes, Callable[[CommandsMixin, str], None]] = {
+    f"{verb}\r\n".encode("ascii"): CommandsMixin.HANDLERS[verb]
+    for verb in ("DATA", "RSET", "NOOP", "QUIT")
 }

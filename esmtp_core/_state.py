@@ -6,13 +6,12 @@ fixed replies the core sends on its own and the default answers to decision even
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
 
 from ._events import EndOfMessage, Expand, Hello, MailFrom, RcptTo, UnknownCommand, Verify
 from ._params import MailParams
 from ._reply import Reply, constant_reply
 
-__all__ = ["DEFAULT_REPLIES", "DEFAULT_REPLY_OBJECTS", "Phase", "Replies", "Transaction"]
+__all__ = ["ACCEPT_WIRE", "DEFAULT_REPLIES", "DEFAULT_REPLY_OBJECTS", "Phase", "Replies", "Transaction"]
 
 
 class Phase(enum.Enum):
@@ -32,18 +31,30 @@ class Phase(enum.Enum):
     CLOSED = "closed"
 
 
-@dataclass(slots=True)
 class Transaction:
-    """One mail transaction (RFC 5321 §3.3): from an accepted MAIL to the end of the message."""
+    """One mail transaction (RFC 5321 §3.3): from an accepted MAIL to the end of the message.
 
-    sender: str
-    params: MailParams
-    #: Accepted forward-paths, in order.
-    recipients: list[str] = field(default_factory=list)
-    #: A BDAT chunk was accepted: DATA and RCPT are no longer allowed (RFC 3030 §2).
-    chunking: bool = False
-    #: Octets received in BDAT chunks so far.
-    size: int = 0
+    A plain slotted class rather than a dataclass: one is built per message, and the generated
+    ``__init__`` with a ``default_factory`` cost several times this one.
+    """
+
+    __slots__ = ("chunking", "params", "recipients", "sender", "size")
+
+    def __init__(self, sender: str, params: MailParams) -> None:
+        self.sender = sender
+        self.params = params
+        #: Accepted forward-paths, in order.
+        self.recipients: list[str] = []
+        #: A BDAT chunk was accepted: DATA and RCPT are no longer allowed (RFC 3030 §2).
+        self.chunking = False
+        #: Octets received in BDAT chunks so far.
+        self.size = 0
+
+    def __repr__(self) -> str:
+        return (
+            f"Transaction(sender={self.sender!r}, params={self.params!r}, "
+            f"recipients={self.recipients!r}, chunking={self.chunking!r}, size={self.size!r})"
+        )
 
 
 def _r(code: int, enhanced: str | None, text: str) -> Reply:
@@ -131,4 +142,24 @@ DEFAULT_REPLY_OBJECTS: dict[type, tuple[Reply | None, Reply]] = {
         constant_reply(Reply.make(*negative)),
     )
     for kind, (positive, negative) in DEFAULT_REPLIES.items()
+}
+
+
+def _accept_wire(*, enhanced: bool, lmtp: bool) -> dict[type, bytes]:
+    # LMTP answers the end of data once per recipient (RFC 2033 §4.2): not a single fixed wire.
+    return {
+        kind: positive.to_bytes(enhanced_codes=enhanced)
+        for kind, (positive, _) in DEFAULT_REPLY_OBJECTS.items()
+        if positive is not None and not (lmtp and kind is EndOfMessage)
+    }
+
+
+#: The wire bytes of accept() without text, per decision event type, keyed by
+#: ``(enhanced_status_codes, lmtp)``: the commonest answers go out without building or even
+#: looking up a Reply. Event types missing here (Hello, AUTH queries, LMTP's EndOfMessage) take
+#: the general path.
+ACCEPT_WIRE: dict[tuple[bool, bool], dict[type, bytes]] = {
+    (enhanced, lmtp): _accept_wire(enhanced=enhanced, lmtp=lmtp)
+    for enhanced in (False, True)
+    for lmtp in (False, True)
 }
