@@ -32,7 +32,7 @@ import re
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Generator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from esmtp_core import (
@@ -81,11 +81,19 @@ MESSAGE_ACCEPTED = Reply.make(250, "2.0.0", "Message accepted")
 _GO_AHEAD = re.compile(rb"(?:\A|\n)354[ -]")
 
 
-@dataclass(frozen=True, slots=True)
 class _Call:
-    method: str
-    args: tuple[Any, ...]
-    kwargs: dict[str, Any] = field(default_factory=dict)
+    """One handler call the mapping needs: method name and arguments. (A plain slotted class:
+    one is made per handler call, and a frozen dataclass's ``__init__`` costs several times as
+    much.)"""
+
+    __slots__ = ("args", "kwargs", "method")
+
+    def __init__(
+        self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any] | None = None
+    ) -> None:
+        self.method = method
+        self.args = args
+        self.kwargs = kwargs
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +103,89 @@ class _Failed:
 
 
 Steps = Generator[_Call, object, None]
+
+
+# What the base classes' hooks do, as plain functions: a handler that does not override a hook
+# gets this run inline (no coroutine, no worker thread, no await). The results are the ones
+# documented in transports.handler (None accepts; credentials are refused by default).
+def _accept(*args: object, **kwargs: object) -> None:
+    return None
+
+
+def _refuse(*args: object, **kwargs: object) -> bool:
+    return False
+
+
+def _clear_body(session: Session, envelope: Envelope) -> None:
+    envelope.body_chunks.clear()
+
+
+def _collect_body(session: Session, envelope: Envelope, data: bytes) -> None:
+    envelope.body_chunks.append(data)
+
+
+def _end_message(session: Session, envelope: Envelope) -> None:
+    # The default message_end joins the pieces for the default message(), which accepts: the
+    # join has no observable effect, only the clearing has.
+    envelope.body_chunks.clear()
+
+
+_DEFAULT_HOOKS: dict[str, Callable[..., object]] = {
+    "connect": _accept,
+    "hello": _accept,
+    "mail": _accept,
+    "rcpt": _accept,
+    "message_start": _clear_body,
+    "message_data": _collect_body,
+    "message_end": _end_message,
+    "message_aborted": _clear_body,
+    "check_password": _refuse,
+    "lookup_secret": _accept,
+    "check_token": _refuse,
+    "verify": _accept,
+    "expand": _accept,
+    "unknown_command": _accept,
+    "reset": _accept,
+    "disconnect": _accept,
+}
+#: The base classes' own hook functions, taken at import: a base class patched later (a test's
+#: monkeypatch) no longer matches, and the patched hook is called.
+_BASE_HOOKS: dict[type, dict[str, object]] = {
+    base: {name: getattr(base, name) for name in (*_DEFAULT_HOOKS, "message")}
+    for base in (Handler, AsyncHandler)
+}
+
+
+def _inline_hooks(handler: object) -> dict[str, Callable[..., object]]:
+    """The hooks of ``handler`` that are the base class's own, mapped to inline equivalents.
+
+    Only methods looked up unchanged on :class:`Handler` or :class:`AsyncHandler` qualify (an
+    override on the class or on the instance is always called); ``message_end`` qualifies only
+    when ``message`` does too, since the default ``message_end`` calls ``message``. Worked out
+    per connection (a few microseconds), so a class patched at run time is still honoured.
+    """
+    cls = type(handler)
+    base: type
+    if isinstance(handler, AsyncHandler):
+        base = AsyncHandler
+    elif isinstance(handler, Handler):
+        base = Handler
+    else:
+        return {}
+    originals = _BASE_HOOKS[base]
+    table = {
+        name: default
+        for name, default in _DEFAULT_HOOKS.items()
+        if getattr(cls, name, None) is originals[name]
+    }
+    if getattr(cls, "message", None) is not originals["message"]:
+        table.pop("message_end", None)
+    overrides = getattr(handler, "__dict__", None)
+    if overrides:
+        table = {name: hook for name, hook in table.items() if name not in overrides}
+        if "message" in overrides:
+            table.pop("message_end", None)
+    return table
 
 
 class _DriverBase:
@@ -129,6 +220,28 @@ class _DriverBase:
         self.want_tls = False
         #: Why the session ended, for the connection log line.
         self.close_reason = "closed"
+        self._inline: dict[str, Callable[..., object]] = {}
+
+    def _advance(self, steps: Steps, result: object) -> _Call | None:
+        """Run the mapping, answering default hooks inline, until it needs a real handler call
+        (returned) or is done (None). ``result`` answers the previous call (None to start)."""
+        inline = self._inline
+        try:
+            call = steps.send(result)
+            while True:
+                default = inline.get(call.method)
+                if default is None:
+                    return call
+                try:
+                    result = (
+                        default(*call.args) if call.kwargs is None
+                        else default(*call.args, **call.kwargs)
+                    )
+                except Exception as exc:  # pragma: no cover - the defaults do not raise
+                    result = _Failed(call.method, exc)
+                call = steps.send(result)
+        except StopIteration:
+            return None
 
     # --- state for the adapter ------------------------------------------------------------------
 
@@ -487,18 +600,21 @@ class SyncServerDriver(_DriverBase):
     ) -> None:
         super().__init__(options, peer=peer, local=local, clock=clock)
         self.handler = handler
+        self._inline = _inline_hooks(handler)
 
     def _run(self, steps: Steps) -> None:
-        try:
-            call = next(steps)
-            while True:
-                try:
-                    result: object = getattr(self.handler, call.method)(*call.args, **call.kwargs)
-                except Exception as exc:
-                    result = _Failed(call.method, exc)
-                call = steps.send(result)
-        except StopIteration:
-            pass
+        call = self._advance(steps, None)
+        while call is not None:
+            result: object
+            try:
+                method = getattr(self.handler, call.method)
+                result = (
+                    method(*call.args) if call.kwargs is None
+                    else method(*call.args, **call.kwargs)
+                )
+            except Exception as exc:
+                result = _Failed(call.method, exc)
+            call = self._advance(steps, result)
 
     def start(self, ssl_object: ssl.SSLObject | ssl.SSLSocket | None = None) -> None:
         """Run the connect hook and queue the greeting. Pass the TLS object for implicit TLS."""
@@ -528,7 +644,15 @@ class SyncServerDriver(_DriverBase):
 class AsyncServerDriver(_DriverBase):
     """Driver for async adapters: awaits :class:`AsyncHandler` methods; a synchronous
     :class:`Handler` runs through ``offload`` (e.g. ``asyncio.to_thread``) so that blocking hooks
-    do not stall the event loop."""
+    do not stall the event loop.
+
+    Hooks the handler does not override are run inline (their defaults are known and do not
+    block), so the common commands need no await at all. An adapter that wants to use that
+    (:mod:`transports.asyncio` does) calls the ``*_nowait`` methods: each returns True when it is
+    done, or False when a handler call must be awaited, in which case the adapter awaits
+    :meth:`resume` (in the connection's task) before anything else. The coroutine methods
+    (:meth:`start`, :meth:`receive`, ...) do both in one go.
+    """
 
     def __init__(
         self,
@@ -543,50 +667,103 @@ class AsyncServerDriver(_DriverBase):
         super().__init__(options, peer=peer, local=local, clock=clock)
         self.handler = handler
         self._offload = offload
+        self._is_async = isinstance(handler, AsyncHandler)
+        self._inline = _inline_hooks(handler)
+        self._pending: tuple[Steps, _Call] | None = None
 
     async def _call(self, call: _Call) -> object:
-        method = getattr(self.handler, call.method)
-        if isinstance(self.handler, AsyncHandler):
-            return await method(*call.args, **call.kwargs)
-        if self._offload is not None:
-            return await self._offload(functools.partial(method, *call.args, **call.kwargs))
-        return method(*call.args, **call.kwargs)
+        try:
+            method = getattr(self.handler, call.method)
+            kwargs = call.kwargs or {}
+            if self._is_async:
+                return await method(*call.args, **kwargs)
+            if self._offload is not None:
+                return await self._offload(functools.partial(method, *call.args, **kwargs))
+            return method(*call.args, **kwargs)
+        except Exception as exc:
+            return _Failed(call.method, exc)
+
+    def _run_nowait(self, steps: Steps) -> bool:
+        call = self._advance(steps, None)
+        if call is None:
+            return True
+        self._pending = (steps, call)
+        return False
 
     async def _run(self, steps: Steps) -> None:
-        try:
-            call = next(steps)
-            while True:
-                try:
-                    result = await self._call(call)
-                except Exception as exc:
-                    result = _Failed(call.method, exc)
-                call = steps.send(result)
-        except StopIteration:
-            pass
+        if not self._run_nowait(steps):
+            await self.resume()
+
+    @property
+    def awaiting(self) -> bool:
+        """A ``*_nowait`` method stopped at a handler call: await :meth:`resume` next."""
+        return self._pending is not None
+
+    async def resume(self) -> None:
+        """Await the handler call a ``*_nowait`` method stopped at, and everything after it
+        (nothing to do if none is pending). If this is cancelled inside a handler call, that
+        step is abandoned; :meth:`finish` still runs the notices that are owed."""
+        pending, self._pending = self._pending, None
+        if pending is None:
+            return
+        steps, call = pending
+        next_call: _Call | None = call
+        while next_call is not None:
+            next_call = self._advance(steps, await self._call(next_call))
+
+    def start_nowait(self, ssl_object: ssl.SSLObject | ssl.SSLSocket | None = None) -> bool:
+        """:meth:`start` without awaiting; False: await :meth:`resume`, then call
+        :meth:`after_start`."""
+        if ssl_object is not None:
+            self._tls_up(ssl_object)
+        if self._run_nowait(self._greet()):
+            self._implicit_binding()
+            return True
+        return False
+
+    def after_start(self) -> None:
+        """Complete :meth:`start_nowait` once :meth:`resume` has run the connect hook."""
+        self._implicit_binding()
+
+    def receive_nowait(self, data: bytes) -> bool:
+        """:meth:`receive` without awaiting (see the class docs)."""
+        if self.conn.closed:
+            return True
+        self.conn.receive_data(data)
+        return self._run_nowait(self._events())
+
+    def tls_established_nowait(self, ssl_object: ssl.SSLObject | ssl.SSLSocket | None) -> bool:
+        """:meth:`tls_established` without awaiting (see the class docs)."""
+        self._tls_up(ssl_object)
+        self.conn.tls_started(self.options.channel_binding)
+        return self._run_nowait(self._events())
+
+    def finish_nowait(self) -> bool:
+        """:meth:`finish` without awaiting (see the class docs). Drops a step left pending by a
+        cancelled :meth:`resume`."""
+        self._pending = None
+        return self._run_nowait(self._finish())
 
     async def start(self, ssl_object: ssl.SSLObject | ssl.SSLSocket | None = None) -> None:
         """See :meth:`SyncServerDriver.start`."""
-        if ssl_object is not None:
-            self._tls_up(ssl_object)
-        await self._run(self._greet())
-        self._implicit_binding()
+        if not self.start_nowait(ssl_object):
+            await self.resume()
+            self._implicit_binding()
 
     async def receive(self, data: bytes) -> None:
         """See :meth:`SyncServerDriver.receive`."""
-        if self.conn.closed:
-            return
-        self.conn.receive_data(data)
-        await self._run(self._events())
+        if not self.receive_nowait(data):
+            await self.resume()
 
     async def tls_established(self, ssl_object: ssl.SSLObject | ssl.SSLSocket | None) -> None:
         """See :meth:`SyncServerDriver.tls_established`."""
-        self._tls_up(ssl_object)
-        self.conn.tls_started(self.options.channel_binding)
-        await self._run(self._events())
+        if not self.tls_established_nowait(ssl_object):
+            await self.resume()
 
     async def finish(self) -> None:
         """See :meth:`SyncServerDriver.finish`."""
-        await self._run(self._finish())
+        if not self.finish_nowait():
+            await self.resume()
 
 
 def _host_port(address: object) -> tuple[str, int] | None:
