@@ -1,11 +1,22 @@
-"""anyio server: one task per connection, each a thin loop around the shared driver."""
+"""anyio server: one task per connection, each a thin loop around the shared driver.
+
+A plaintext connection is served on its raw non-blocking socket with anyio's readiness waits
+(:func:`anyio.wait_readable` / :func:`anyio.wait_writable`): a reply is one ``send`` call that
+the socket buffer almost always takes whole, and a command is one wait and one ``recv``. anyio's
+``SocketStream`` costs several checkpoints and cancel scopes per operation (on asyncio a send
+also takes a shielded extra turn of the event loop); with SMTP's small commands and replies that
+machinery cost more than the SMTP work itself (``python -m benchmarks.profile server
+anyio-asyncio``). TLS (implicit, or after STARTTLS) hands the socket to an anyio
+``SocketStream`` under a ``TLSStream``, which owns the socket from then on.
+"""
 
 from __future__ import annotations
 
+import collections
 import logging
 import math
+import socket
 import ssl
-from dataclasses import dataclass, field
 
 import anyio
 import anyio.abc
@@ -22,8 +33,11 @@ __all__ = ["Server"]
 logger = logging.getLogger("transports.server")
 
 _READ_SIZE = 65536
-#: Seconds a read deadline may differ from the scope's current one before it is moved.
-_DEADLINE_SLACK = 0.001
+#: Connections taken from the listening socket per readiness wake-up (a burst of clients is
+#: accepted without a turn of the event loop per connection, yet a flood cannot starve the rest).
+_ACCEPT_BURST = 32
+#: Seconds the busy ``421`` may take to go out before the connection is dropped.
+_BUSY_SEND_TIMEOUT = 5.0
 _STREAM_ERRORS = (
     anyio.EndOfStream,
     anyio.BrokenResourceError,
@@ -33,15 +47,26 @@ _STREAM_ERRORS = (
 )
 
 
-@dataclass(eq=False)
 class _Connection:
-    stream: anyio.abc.ByteStream
-    driver: AsyncServerDriver | None = None
-    scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
-    # One writer at a time: the connection's own task and a shutdown both flush the core, and
-    # taking data_to_send() under the lock keeps the bytes in order.
-    send_lock: anyio.Lock = field(default_factory=anyio.Lock)
-    done: anyio.Event = field(default_factory=anyio.Event)
+    """One client: its socket (or, once TLS is up, its stream) and its driver."""
+
+    __slots__ = ("done", "driver", "handshaking", "pending", "scope", "send_lock", "sock",
+                 "stream")
+
+    def __init__(self, sock: socket.socket) -> None:
+        #: The raw socket while the connection is plaintext; None once a stream owns it.
+        self.sock: socket.socket | None = sock
+        self.stream: anyio.abc.ByteStream | None = None
+        self.driver: AsyncServerDriver | None = None
+        self.scope = anyio.CancelScope()
+        #: Bytes taken from the core but not yet written, oldest first. Whoever holds
+        #: ``send_lock`` drains it; a writer that finds it non-empty queues behind it, so the
+        #: connection's task and a shutdown never interleave their bytes.
+        self.pending: collections.deque[bytes] = collections.deque()
+        self.send_lock = anyio.Lock()
+        self.done = anyio.Event()
+        #: A TLS handshake is under way: nothing may be written in plaintext meanwhile.
+        self.handshaking = False
 
 
 class Server(ServerBase[Handler | AsyncHandler]):
@@ -58,11 +83,13 @@ class Server(ServerBase[Handler | AsyncHandler]):
 
     A synchronous :class:`~transports.handler.Handler` runs in worker threads
     (``anyio.to_thread.run_sync``); an :class:`~transports.handler.AsyncHandler` runs in the
-    connection's task (write it with anyio to run on both backends).
+    connection's task (write it with anyio to run on both backends). Needs anyio >= 4.10
+    (``wait_readable``, ``SocketStream.from_socket``).
     """
 
     def _setup(self) -> None:
         self._listener: anyio.streams.stapled.MultiListener[anyio.abc.SocketStream] | None = None
+        self._sockets: list[socket.socket] = []
         self._connections: dict[_Connection, None] = {}
         # anyio objects need a running event loop: they are made in start().
         self._accept_scope: anyio.CancelScope | None = None
@@ -75,6 +102,14 @@ class Server(ServerBase[Handler | AsyncHandler]):
         self._accept_scope = anyio.CancelScope()
         listener = await anyio.create_tcp_listener(local_host=self.host, local_port=self.port)
         self._listener = listener
+        # anyio binds (every address of the host name) and owns the sockets; connections are
+        # accepted from the raw sockets so that they stay raw (see the module docs).
+        self._sockets = [
+            item.extra(anyio.abc.SocketAttribute.raw_socket)  # noqa: S610
+            for item in listener.listeners
+        ]
+        for raw in self._sockets:
+            raw.setblocking(False)
         local = listener.extra(anyio.abc.SocketAttribute.local_address)  # noqa: S610
         self._address = (str(local[0]), int(local[1]))
         logger.info("listening on %s:%d (anyio)", *self._address)
@@ -89,24 +124,31 @@ class Server(ServerBase[Handler | AsyncHandler]):
         async with anyio.create_task_group() as group:
             with self._accept_scope:
                 async with anyio.create_task_group() as acceptors:
-                    for listener in self._listener.listeners:
-                        acceptors.start_soon(self._accept, listener, group)
+                    for raw in self._sockets:
+                        acceptors.start_soon(self._accept, raw, group)
             await self._stopped.wait()
 
-    async def _accept(
-        self, listener: anyio.abc.Listener[anyio.abc.SocketStream], group: anyio.abc.TaskGroup
-    ) -> None:
-        assert isinstance(listener, anyio.abc.SocketListener)
+    async def _accept(self, listening: socket.socket, group: anyio.abc.TaskGroup) -> None:
         while True:
             try:
-                stream = await listener.accept()
-            except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+                await anyio.wait_readable(listening)
+            except anyio.ClosedResourceError:
                 return
-            except OSError as exc:  # EMFILE and friends: keep serving the others
-                logger.warning("accept failed: %s", exc)
-                await anyio.sleep(0.1)
-                continue
-            group.start_soon(self._serve_connection, stream)
+            for _ in range(_ACCEPT_BURST):
+                try:
+                    sock, _peer = listening.accept()
+                except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+                    break
+                except OSError as exc:  # EMFILE and friends: keep serving the others
+                    if self._closing:
+                        return
+                    logger.warning("accept failed: %s", exc)
+                    await anyio.sleep(0.1)
+                    break
+                sock.setblocking(False)
+                # Every reply is one send: never hold one back waiting for an ACK (Nagle).
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                group.start_soon(self._serve_connection, sock)
 
     async def shutdown(self, timeout: float | None = 30.0) -> None:
         """Stop listening, let every transaction in flight finish (421 to anything after it),
@@ -115,6 +157,8 @@ class Server(ServerBase[Handler | AsyncHandler]):
         if self._accept_scope is not None:
             self._accept_scope.cancel()
         if self._listener is not None:
+            for raw in self._sockets:
+                anyio.notify_closing(raw)  # no acceptor may wait on a socket being closed
             await self._listener.aclose()
         for record in list(self._connections):
             await self._flush(record, shutdown=True)
@@ -131,26 +175,92 @@ class Server(ServerBase[Handler | AsyncHandler]):
         driver = record.driver
         if driver is None:
             return
-        # The lock's checkpoint is kept on purpose: taking it with acquire_nowait() saved user
-        # time but cost more system time than it saved (replies no longer batched with other
-        # connections' work; measured with 20 sessions under smtp-source).
-        async with record.send_lock:
-            if shutdown:
-                driver.start_shutdown()
-            data = driver.data_to_send()
-            if data:
-                try:
-                    await record.stream.send(data)
-                except _STREAM_ERRORS:
-                    if shutdown:
-                        record.scope.cancel()
-                        return
-                    raise
-            if shutdown and driver.closed:
-                record.scope.cancel()
+        if shutdown:
+            driver.start_shutdown()
+            if record.handshaking:
+                # The connection's task writes the 421 once TLS is up: plaintext now would
+                # land inside the handshake.
+                return
+        data = driver.data_to_send()
+        if data:
+            try:
+                await self._send(record, data, self.options.timeout)
+            except _STREAM_ERRORS:
+                if shutdown:
+                    record.scope.cancel()
+                    return
+                raise
+        if shutdown and driver.closed:
+            record.scope.cancel()
 
-    async def _serve_connection(self, stream: anyio.abc.ByteStream) -> None:
-        record = _Connection(stream)
+    async def _send(self, record: _Connection, data: bytes, timeout: float | None) -> None:
+        """Write ``data`` after anything still pending, within ``timeout`` seconds (the
+        command timeout for replies); TimeoutError when the client does not take it in time."""
+        sock = record.sock
+        if sock is not None and not record.pending:
+            # The common case: the socket buffer takes the whole reply, no wait, no checkpoint
+            # (the read that follows is the connection's turn of the event loop).
+            try:
+                sent = sock.send(data)
+            except BlockingIOError:
+                sent = 0
+            if sent == len(data):
+                return
+            data = data[sent:]
+        record.pending.append(data)
+        await self._drain(record, timeout)
+
+    async def _drain(self, record: _Connection, timeout: float | None) -> None:
+        async with record.send_lock:
+            pending = record.pending
+            with anyio.move_on_after(math.inf if timeout is None else timeout) as scope:
+                while pending:
+                    sock = record.sock
+                    if sock is None:
+                        assert record.stream is not None
+                        await record.stream.send(pending.popleft())
+                        continue
+                    await anyio.wait_writable(sock)
+                    try:
+                        sent = sock.send(pending[0])
+                    except BlockingIOError:
+                        continue
+                    if sent == len(pending[0]):
+                        pending.popleft()
+                    else:
+                        pending[0] = pending[0][sent:]
+            if scope.cancelled_caught:
+                raise TimeoutError("writing to the client timed out")  # as fail_after
+
+    async def _receive(self, record: _Connection, timeout: float | None) -> bytes | None:
+        """The next bytes from the client (``b""``: it closed or failed); None when ``timeout``
+        seconds passed first."""
+        deadline = math.inf if timeout is None else anyio.current_time() + timeout
+        sock = record.sock
+        if sock is None:
+            assert record.stream is not None
+            with anyio.CancelScope(deadline=deadline):
+                try:
+                    return await record.stream.receive(_READ_SIZE)
+                except _STREAM_ERRORS:
+                    return b""
+            return None
+        while True:
+            # Wait first, then recv: after a reply the client has rarely answered yet, so a
+            # recv first would mostly fail (a wasted system call and exception).
+            with anyio.CancelScope(deadline=deadline) as scope:
+                await anyio.wait_readable(sock)
+            if scope.cancelled_caught:
+                return None
+            try:
+                return sock.recv(_READ_SIZE)
+            except (BlockingIOError, InterruptedError):
+                continue  # a spurious wake-up
+            except OSError:
+                return b""  # reset: as if it had closed
+
+    async def _serve_connection(self, sock: socket.socket) -> None:
+        record = _Connection(sock)
         self._connections[record] = None
         try:
             with record.scope:
@@ -170,22 +280,27 @@ class Server(ServerBase[Handler | AsyncHandler]):
                     if record.driver is not None:
                         await record.driver.finish()
                 finally:
-                    await anyio.aclose_forcefully(record.stream)
+                    await self._close(record)
                     record.done.set()
+
+    @staticmethod
+    async def _close(record: _Connection) -> None:
+        if record.stream is not None:
+            await anyio.aclose_forcefully(record.stream)
+        if record.sock is not None:
+            anyio.notify_closing(record.sock)  # the event loop forgets the descriptor first
+            record.sock.close()
+            record.sock = None
 
     async def _serve(self, record: _Connection) -> None:
         options = self.options
         ssl_object = None
         if options.implicit_tls:
             ssl_object = await self._start_tls(record)
+        remote, local = self._addresses(record)
         if self._closing or self._at_capacity(len(self._connections) - 1):
-            with anyio.move_on_after(5):
-                peer = record.stream.extra(anyio.abc.SocketAttribute.remote_address, None)  # noqa: S610
-                await record.stream.send(busy_reply(self.hostname, peer))
+            await self._send(record, busy_reply(self.hostname, remote), _BUSY_SEND_TIMEOUT)
             return
-        attributes = anyio.abc.SocketAttribute
-        remote = record.stream.extra(attributes.remote_address, None)  # noqa: S610
-        local = record.stream.extra(attributes.local_address, None)  # noqa: S610
         driver = record.driver = AsyncServerDriver(
             self.handler,
             options,
@@ -195,52 +310,58 @@ class Server(ServerBase[Handler | AsyncHandler]):
         )
         await driver.start(ssl_object)
         while True:
-            # One cancel scope per reply and the command after it (anyio's scopes cost more
-            # than the SMTP work of a small command): its deadline bounds the write by the
-            # command timeout, then moves to the driver's read deadline for the read.
-            chunk = b""
-            reading = False
-            with anyio.CancelScope(deadline=_deadline(options.timeout)) as scope:
-                await self._flush(record)
-                if not driver.closed and not driver.want_tls:
-                    deadline = _deadline(driver.read_timeout())
-                    # After a reply both bounds are "timeout from now", microseconds apart:
-                    # moving the deadline would cost a timer handle for nothing.
-                    if abs(deadline - scope.deadline) > _DEADLINE_SLACK:
-                        scope.deadline = deadline
-                    reading = True
-                    try:
-                        chunk = await record.stream.receive(_READ_SIZE)
-                    except _STREAM_ERRORS:
-                        chunk = b""
-            if scope.cancelled_caught:
-                if not reading:
-                    raise TimeoutError("writing to the client timed out")  # as fail_after
-                driver.timed_out()
-                continue
+            await self._flush(record)
             if driver.closed:
                 return
             if driver.want_tls:
                 await driver.tls_established(await self._start_tls(record))
                 continue
+            chunk = await self._receive(record, driver.read_timeout())
+            if chunk is None:
+                driver.timed_out()
+                continue
             await driver.receive(chunk)
             if not chunk:
                 return
 
+    @staticmethod
+    def _addresses(record: _Connection) -> tuple[object, object]:
+        """The peer's and our own socket address (None where the stack cannot tell)."""
+        if record.sock is not None:
+            try:
+                return record.sock.getpeername(), record.sock.getsockname()
+            except OSError:  # the client is already gone
+                return None, None
+        assert record.stream is not None
+        attributes = anyio.abc.SocketAttribute
+        return (
+            record.stream.extra(attributes.remote_address, None),  # noqa: S610
+            record.stream.extra(attributes.local_address, None),  # noqa: S610
+        )
+
     async def _start_tls(self, record: _Connection) -> ssl.SSLObject:
-        """The server side of a TLS handshake (implicit or after STARTTLS); the SSL object."""
+        """The server side of a TLS handshake (implicit or after STARTTLS); the SSL object.
+
+        The raw socket becomes an anyio stream first; bytes the client pipelined behind
+        STARTTLS were read into the core, which drops them (RFC 3207 §4.2)."""
         options = self.options
         assert options.tls_context is not None
-        with anyio.fail_after(options.tls_handshake_timeout):
-            record.stream = await TLSStream.wrap(
-                record.stream,
-                server_side=True,
-                ssl_context=options.tls_context,
-                standard_compatible=False,
-            )
+        record.handshaking = True
+        try:
+            if record.sock is not None:
+                try:
+                    record.stream = await anyio.abc.SocketStream.from_socket(record.sock)
+                except ValueError as exc:  # anyio's word for "not connected (any more)"
+                    raise ConnectionResetError("the client is gone") from exc
+                record.sock = None  # the stream owns (and closes) it now
+            assert record.stream is not None
+            with anyio.fail_after(options.tls_handshake_timeout):
+                record.stream = await TLSStream.wrap(
+                    record.stream,
+                    server_side=True,
+                    ssl_context=options.tls_context,
+                    standard_compatible=False,
+                )
+        finally:
+            record.handshaking = False
         return record.stream.extra(TLSAttribute.ssl_object)  # noqa: S610
-
-
-def _deadline(timeout: float | None) -> float:
-    """An absolute deadline on the event loop's clock (``inf``: none)."""
-    return math.inf if timeout is None else anyio.current_time() + timeout
