@@ -370,6 +370,8 @@ class AsyncClientBase(ClientBase):
                     await self._write(driver.data_to_send())
                     if want is Want.READ:
                         result: object = await self._read(driver.read_timeout())
+                    elif want is Want.WRITE:
+                        result = None
                     else:
                         result = await self._start_tls(self.options.timeout)
                     want = steps.send(result)

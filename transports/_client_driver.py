@@ -14,14 +14,18 @@ driver, so the blocking and the async adapters run the very same steps:
 * :data:`Want.READ` — flush :meth:`ClientDriver.data_to_send`, read once, waiting at most
   :meth:`ClientDriver.read_timeout`, and send the bytes back in (``b""`` at end of stream);
 * :data:`Want.TLS` — flush, do the TLS handshake as a client on the live connection and send back
-  the ``ssl.SSLObject``/``ssl.SSLSocket``.
+  the ``ssl.SSLObject``/``ssl.SSLSocket``;
+* :data:`Want.WRITE` — flush only, and send back ``None`` (the operation has work to do before
+  its next read and lets the server start on what is ready meanwhile).
 
 An adapter's runner is therefore::
 
     want = next(steps)
     while True:
         write(driver.data_to_send())
-        result = read(driver.read_timeout()) if want is Want.READ else start_tls()
+        if want is Want.READ: result = read(driver.read_timeout())
+        elif want is Want.TLS: result = start_tls()
+        else: result = None              # Want.WRITE
         want = steps.send(result)        # StopIteration.value is the operation's result
 
 and it writes ``data_to_send()`` once more after the ``StopIteration``.
@@ -137,6 +141,7 @@ class Want(enum.Enum):
 
     READ = "read"
     TLS = "tls"
+    WRITE = "write"
 
 
 #: An operation: yields :class:`Want`, is sent the bytes read or the TLS object, returns ``T``.
@@ -374,8 +379,13 @@ class ClientDriver:
             pending: deque[int] = deque()  # messages whose TransactionResult is awaited
             lost: SMTPServerDisconnected | None = None
             index = 0
+            # Refill only once half the window is answered, then fill it: each write carries
+            # several messages and each read tends to bring several messages' replies, instead
+            # of one write and one read per message in lockstep with the server.
+            low = window // 2
             while index < len(envelopes) or pending:
-                while index < len(envelopes) and len(pending) < window and lost is None:
+                refill = len(pending) <= low
+                while refill and index < len(envelopes) and len(pending) < window and lost is None:
                     if pending and not conn.pipelining:
                         break  # RFC 2920 not offered: one transaction at a time
                     if conn.closed:
@@ -403,15 +413,19 @@ class ClientDriver:
                         index = len(envelopes)
                     continue
                 try:
-                    event = yield from self._event(TransactionResult)
+                    events = yield from self._drain()
                 except SMTPServerDisconnected as exc:
                     lost = exc
                     for waiting in pending:
                         results[waiting] = exc
                     pending.clear()
                     continue
-                result = SendResult.from_transaction(event)
-                results[pending.popleft()] = result if result.accepted else _send_error(result)
+                for event in events:
+                    if not isinstance(event, TransactionResult):  # cannot happen (see _event)
+                        self.broken = True
+                        raise SMTPProtocolError(f"expected TransactionResult, got {event!r}")
+                    result = SendResult.from_transaction(event)
+                    results[pending.popleft()] = result if result.accepted else _send_error(result)
             return [r if r is not None else SMTPClientError("not sent") for r in results]
 
     def noop(self) -> Steps[Reply]:
@@ -488,26 +502,55 @@ class ClientDriver:
     def _next(self) -> Steps[ClientEvent]:
         conn = self.conn
         while True:
-            try:
-                event = conn.next_event()
-            except RemoteProtocolError as exc:
-                self.broken = True
-                raise SMTPProtocolError(f"the server broke the protocol: {exc}", exc.reply) from exc
+            event = self._core_event()
             if event is NEED_DATA:
                 data = yield Want.READ
                 assert isinstance(data, bytes)
                 conn.receive_data(data)
                 continue
-            if event is PAUSED:  # only between StartTLSReply and tls_started(), handled there
-                raise AssertionError("PAUSED outside STARTTLS")
             assert isinstance(event, ClientEvent)
             if isinstance(event, SessionEnded):
-                reply = event.reply
-                text = f"the server closed the session: {reply}" if reply else (
-                    "the server closed the connection"
-                )
-                raise SMTPServerDisconnected(text, reply)
+                raise _disconnected(event)
             return event
+
+    def _drain(self) -> Steps[list[ClientEvent]]:
+        """Every event the bytes received so far give (reading when there is none yet), then a
+        flush: the bytes those replies released (the next body after its 354) leave before the
+        caller spends time on the events, so the server works while we do.
+
+        A :class:`SessionEnded` after other events is left for the next call (the core returns
+        it again), so the events before it are handled first.
+        """
+        conn = self.conn
+        events: list[ClientEvent] = []
+        while True:
+            event = self._core_event()
+            if event is NEED_DATA:
+                if events:
+                    break
+                data = yield Want.READ
+                assert isinstance(data, bytes)
+                conn.receive_data(data)
+                continue
+            assert isinstance(event, ClientEvent)
+            if isinstance(event, SessionEnded):
+                if events:
+                    break
+                raise _disconnected(event)
+            events.append(event)
+        yield Want.WRITE
+        return events
+
+    def _core_event(self) -> ClientEvent | object:
+        """``conn.next_event()`` with a protocol error turned into ours (the session is broken)."""
+        try:
+            event = self.conn.next_event()
+        except RemoteProtocolError as exc:
+            self.broken = True
+            raise SMTPProtocolError(f"the server broke the protocol: {exc}", exc.reply) from exc
+        if event is PAUSED:  # only between StartTLSReply and tls_started(), handled there
+            raise AssertionError("PAUSED outside STARTTLS")
+        return event
 
     def _envelope(
         self,
@@ -615,6 +658,15 @@ def channel_binding(tls_object: object) -> ChannelBinding | None:
     from .tls import server_end_point_binding  # noqa: PLC0415 - imports cryptography if present
 
     return server_end_point_binding(certificate)
+
+
+def _disconnected(event: SessionEnded) -> SMTPServerDisconnected:
+    """The error for a session that ended under an operation."""
+    reply = event.reply
+    text = f"the server closed the session: {reply}" if reply else (
+        "the server closed the connection"
+    )
+    return SMTPServerDisconnected(text, reply)
 
 
 def _send_error(result: SendResult) -> SMTPClientError:

@@ -218,6 +218,8 @@ class Client(ClientBase):
                     self._write(driver.data_to_send())
                     if want is Want.READ:
                         result: object = self._read(driver.read_timeout())
+                    elif want is Want.WRITE:
+                        result = None
                     else:
                         result = self._start_tls()
                     want = steps.send(result)
