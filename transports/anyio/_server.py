@@ -320,7 +320,10 @@ class Server(ServerBase[Handler | AsyncHandler]):
             if chunk is None:
                 driver.timed_out()
                 continue
-            await driver.receive(chunk)
+            # Hooks the handler leaves to their defaults run inline: most commands need no
+            # await (and no coroutine) here.
+            if not driver.receive_nowait(chunk):
+                await driver.resume()
             if not chunk:
                 return
 
