@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections import deque
 
+from ._abnf import SIMPLE_PATH_COMMAND_RE
 from ._config import ServerConfig
 from ._data import DataDecoder, DataProblem
 from ._errors import LocalProtocolError, RemoteProtocolError
@@ -28,7 +29,6 @@ from ._events import (
     RcptTo,
     UnknownCommand,
 )
-from ._abnf import SIMPLE_PATH_COMMAND_RE
 from ._receivebuffer import ReceiveBuffer
 from ._reply import Reply
 from ._sasl import AuthQuery, AuthSecretLookup, ChannelBinding, CredentialAnswer, ServerMechanism
@@ -57,6 +57,7 @@ _SMALL_READ = 1024
 # max_commands=None: a count no session reaches, so the per-command check needs no None test.
 _UNLIMITED = 1 << 62
 _match_simple_path = SIMPLE_PATH_COMMAND_RE.match
+
 
 class ServerConnection(CommandsMixin, AuthMixin):
     """One SMTP (or LMTP) session, server side. See the module docstring and DESIGN.md.
@@ -257,10 +258,11 @@ class ServerConnection(CommandsMixin, AuthMixin):
             if self._pending is not None:
                 return PAUSED
             phase = self._phase
+            # An empty buffer needs no step (the usual case right after a reply was decided).
             if phase is Phase.COMMAND:
-                progressed = self._step_command()
+                progressed = bool(self._buf.data) and self._step_command()
             elif phase is Phase.DATA:
-                progressed = self._step_data()
+                progressed = bool(self._buf.data) and self._step_data()
             elif phase is Phase.BDAT:
                 progressed = self._step_bdat()
             elif phase is Phase.AUTH:
@@ -283,12 +285,14 @@ class ServerConnection(CommandsMixin, AuthMixin):
     def accept(self, text: str | None = None) -> None:
         """Answer the pending decision with its default positive reply (``text`` replaces the
         default text): 250 (EHLO with the capability list), 252 for VRFY/EXPN, 235 for AUTH."""
-        pending = self._require_pending()
-        if text is None:
+        pending = self._pending
+        if text is None and pending is not None and not self._events:
+            # The usual answer (checks of _require_pending passed: pending and returned).
             wire = self._accept_wire.get(type(pending))
             if wire is not None:
                 self._accept_default(pending, wire)
                 return
+        pending = self._require_pending()
         if isinstance(pending, AuthQuery):
             if isinstance(pending, AuthSecretLookup):
                 raise LocalProtocolError("answer AuthSecretLookup with provide_secret()")
@@ -434,7 +438,7 @@ class ServerConnection(CommandsMixin, AuthMixin):
         buf = self._buf
         line = buf.extract_line()
         if line is None:
-            if len(buf) > self._line_limit:
+            if len(buf.data) > self._line_limit:
                 # Drop what we have and the rest of the line when it comes (bounded memory).
                 buf.clear()
                 self._discarding = True
@@ -468,7 +472,7 @@ class ServerConnection(CommandsMixin, AuthMixin):
         limit = self.config.max_auth_line_length
         line = self._buf.extract_line()
         if line is None:
-            if len(self._buf) > limit:
+            if len(self._buf.data) > limit:
                 self._buf.clear()
                 self._discarding = True
             return False
@@ -514,39 +518,45 @@ class ServerConnection(CommandsMixin, AuthMixin):
     def _step_data(self) -> bool:
         decoder = self._decoder
         assert decoder is not None
-        size = len(self._buf)
+        buf = self._buf
+        size = len(buf.data)
         if not size:
             return False
-        if size < _SMALL_READ and not decoder.may_end(self._buf.peek(size)):
+        if size < _SMALL_READ and not decoder.may_end(buf.peek(size)):
             # A client trickling a few bytes per read: wait for more rather than hand out tiny
             # chunks (bounded: at most _SMALL_READ bytes wait), unless they may end the data.
             # At EOF they are dropped with the transaction.
             return False
-        raw = self._buf.peek(self.config.max_chunk_size)
-        out, consumed = decoder.feed(raw)
-        self._buf.discard(consumed)
-        self._emit_body(out)
+        chunk_size = self.config.max_chunk_size
+        out, consumed = decoder.feed(buf.peek(chunk_size))
+        buf.discard(consumed)
+        if out:
+            if len(out) <= chunk_size:
+                self._events.append(BodyChunk(data=out))
+            else:
+                self._emit_body(out)
         if decoder.done:
             self._decoder = None
             self._phase = Phase.COMMAND
             problem = decoder.problem
-            if problem is DataProblem.BARE_LINE_ENDING:
+            if problem is None:
+                self._end_of_message(decoder.size)
+            elif problem is DataProblem.BARE_LINE_ENDING:
                 self._abort_message(Replies.BARE_LINE_ENDING, last=True)
             elif problem is DataProblem.LINE_TOO_LONG:
                 limit = self.config.max_data_line_length or 0
                 self._abort_message(Replies.line_too_long(limit), last=True)
-            elif problem is DataProblem.TOO_BIG:
-                self._abort_message(Replies.TOO_BIG, last=True)
             else:
-                self._end_of_message(decoder.size)
+                assert problem is DataProblem.TOO_BIG
+                self._abort_message(Replies.TOO_BIG, last=True)
         return True
 
     def _step_bdat(self) -> bool:
         if self._bdat_remaining:
-            size = len(self._buf)
+            size = len(self._buf.data)
             if size < min(self._bdat_remaining, _SMALL_READ):
                 return False  # as in _step_data: no tiny chunks for a trickling client
-            count = min(self._bdat_remaining, len(self._buf), self.config.max_chunk_size)
+            count = min(self._bdat_remaining, size, self.config.max_chunk_size)
             piece = self._buf.peek(count)
             self._buf.discard(count)
             self._bdat_remaining -= count
@@ -582,7 +592,9 @@ class ServerConnection(CommandsMixin, AuthMixin):
         recipients = tuple(self._txn.recipients)
         if self.config.lmtp:
             self._lmtp_owed = list(recipients)
-        self._decide(EndOfMessage(size=size, recipients=recipients))
+        event = EndOfMessage(size=size, recipients=recipients)
+        self._pending = event
+        self._events.append(event)
 
     def _abort_message(self, reply: Reply, *, last: bool) -> None:
         """The core refuses the message; LMTP owes the refusal once per recipient after the end

@@ -9,6 +9,7 @@ can answer by itself and hands decisions to the embedding code as events. Kept a
 from __future__ import annotations
 
 import re
+from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar
 
@@ -47,6 +48,8 @@ __all__ = ["SIMPLE_LINES", "CommandsMixin"]
 _HELLO_ARG_RE = re.compile(r"[\x21-\x7e]+\Z")
 # RFC 3030 §2: bdat-cmd = "BDAT" SP chunk-size [ SP end-marker ] CRLF ; chunk-size = 1*DIGIT
 _BDAT_RE = re.compile(r"([0-9]{1,20})(?: +(LAST))? *\Z", re.IGNORECASE)
+# The 354 has no enhanced code (RFC 2034 §3: only 2xx, 4xx, 5xx carry one): one wire form.
+_START_DATA_WIRE = Replies.START_DATA.to_bytes()
 
 
 class CommandsMixin:
@@ -73,6 +76,9 @@ class CommandsMixin:
         _bdat_last: bool
         _bdat_accepting: bool
         _bdat_too_big: bool
+        _out: list[bytes]
+        _events: deque[Event | AuthQuery]
+        _pending: Event | AuthQuery | None
 
         def _send(self, reply: Reply) -> None: ...
         def _error(self, reply: Reply) -> None: ...
@@ -254,7 +260,9 @@ class CommandsMixin:
         ):
             return False
         # What _cmd_mail decides for the same line: no parameters, so nothing to refuse.
-        self._decide(MailFrom(address=address, params=NO_MAIL_PARAMS))
+        event = MailFrom(address=address, params=NO_MAIL_PARAMS)
+        self._pending = event  # _decide(), inlined
+        self._events.append(event)
         return True
 
     def _simple_rcpt(self, address: str) -> bool:
@@ -262,7 +270,9 @@ class CommandsMixin:
         txn = self._txn
         if txn is None or txn.chunking or len(txn.recipients) >= self.config.max_recipients:
             return False
-        self._decide(RcptTo(address=address, params=NO_RCPT_PARAMS))
+        event = RcptTo(address=address, params=NO_RCPT_PARAMS)
+        self._pending = event  # _decide(), inlined
+        self._events.append(event)
         return True
 
     def _cmd_rcpt(self, argument: str) -> None:
@@ -323,7 +333,7 @@ class CommandsMixin:
         elif not txn.recipients:
             self._refuse_without_recipients()
         else:
-            self._send(Replies.START_DATA)
+            self._out.append(_START_DATA_WIRE)  # _send(Replies.START_DATA), prebuilt
             self._phase = Phase.DATA
             self._decoder = DataDecoder(
                 policy=self.config.bare_line_endings,

@@ -11,7 +11,14 @@ from ._events import EndOfMessage, Expand, Hello, MailFrom, RcptTo, UnknownComma
 from ._params import MailParams
 from ._reply import Reply, constant_reply
 
-__all__ = ["ACCEPT_WIRE", "DEFAULT_REPLIES", "DEFAULT_REPLY_OBJECTS", "Phase", "Replies", "Transaction"]
+__all__ = [
+    "ACCEPT_WIRE",
+    "DEFAULT_REPLIES",
+    "DEFAULT_REPLY_OBJECTS",
+    "Phase",
+    "Replies",
+    "Transaction",
+]
 
 
 class Phase(enum.Enum):
