@@ -20,6 +20,7 @@ import ssl
 
 import anyio
 import anyio.abc
+import anyio.lowlevel
 import anyio.streams.stapled
 import anyio.to_thread
 from anyio.streams.tls import TLSAttribute, TLSStream
@@ -183,6 +184,8 @@ class Server(ServerBase[Handler | AsyncHandler]):
                 return
         data = driver.data_to_send()
         if data:
+            if not shutdown:
+                await anyio.lowlevel.checkpoint()
             try:
                 await self._send(record, data, self.options.timeout)
             except _STREAM_ERRORS:
