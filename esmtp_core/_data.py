@@ -193,6 +193,13 @@ class DataDecoder:
         to the commands that follow). Once a problem is found the returned bytes are empty, but
         the end is still looked for."""
         held = self._held
+        if self._skip and held == b"\r\n" and data and data[0] != 0x2E:  # not "."
+            # Nothing decided yet and the body does not start with a dot (a stuffed dot or the
+            # end): the virtual CRLF can then be neither part of "CRLF ." nor of a held suffix,
+            # so drop it now rather than copy the body behind it and slice it off again. (Held
+            # bytes beyond those two, after a first read of ".", are kept: they may be the end.)
+            held = self._held = b""
+            self._skip = 0
         work = held + data if held else data
         hold = _held_suffix(work)
         cut = len(work) - hold

@@ -28,6 +28,8 @@ from ._events import (
     MessageAborted,
     RcptTo,
     UnknownCommand,
+    new_body_chunk,
+    new_end_of_message,
 )
 from ._receivebuffer import ReceiveBuffer
 from ._reply import Reply
@@ -532,7 +534,7 @@ class ServerConnection(CommandsMixin, AuthMixin):
         buf.discard(consumed)
         if out:
             if len(out) <= chunk_size:
-                self._events.append(BodyChunk(data=out))
+                self._events.append(new_body_chunk(out))
             else:
                 self._emit_body(out)
         if decoder.done:
@@ -592,7 +594,7 @@ class ServerConnection(CommandsMixin, AuthMixin):
         recipients = tuple(self._txn.recipients)
         if self.config.lmtp:
             self._lmtp_owed = list(recipients)
-        event = EndOfMessage(size=size, recipients=recipients)
+        event = new_end_of_message(size, recipients)
         self._pending = event
         self._events.append(event)
 

@@ -27,6 +27,8 @@ from ._events import (
     Reset,
     StartTLS,
     Verify,
+    new_mail_from,
+    new_rcpt_to,
 )
 from ._params import (
     NO_MAIL_PARAMS,
@@ -260,7 +262,7 @@ class CommandsMixin:
         ):
             return False
         # What _cmd_mail decides for the same line: no parameters, so nothing to refuse.
-        event = MailFrom(address=address, params=NO_MAIL_PARAMS)
+        event = new_mail_from(address, NO_MAIL_PARAMS)
         self._pending = event  # _decide(), inlined
         self._events.append(event)
         return True
@@ -270,7 +272,7 @@ class CommandsMixin:
         txn = self._txn
         if txn is None or txn.chunking or len(txn.recipients) >= self.config.max_recipients:
             return False
-        event = RcptTo(address=address, params=NO_RCPT_PARAMS)
+        event = new_rcpt_to(address, NO_RCPT_PARAMS)
         self._pending = event  # _decide(), inlined
         self._events.append(event)
         return True
