@@ -57,7 +57,7 @@ from ._client_events import (
     SessionEnded,
 )
 from ._client_replies import ReplyHandling
-from ._client_state import ClientState, Command, Kind, Transaction
+from ._client_state import GROUP_ENDING, ClientState, Command, Kind, Transaction
 from ._client_transaction import TransactionCommands
 from ._config import ClientConfig
 from ._errors import LocalProtocolError, RemoteProtocolError
@@ -93,7 +93,9 @@ class ClientConnection(TransactionCommands, ReplyHandling):
         self._events: deque[ClientEvent] = deque()
         self._outbox: deque[Command] = deque()
         self._inflight: deque[Command] = deque([Command(Kind.GREETING, "")])
-        self._send = bytearray()
+        #: Bytes released for sending, as pieces: a body is never copied into a growing buffer,
+        #: only joined once by ``data_to_send()``.
+        self._send: list[bytes] = []
         #: A command whose outcome decides what may follow (greeting, hello, STARTTLS, AUTH,
         #: QUIT): nothing else may be issued until its reply was processed.
         self._blocking: Command | None = self._inflight[0]
@@ -161,8 +163,10 @@ class ClientConnection(TransactionCommands, ReplyHandling):
         BDAT without PIPELINING waits for each chunk's 250). An adapter streaming a large body
         reads replies (``next_event()``) while this is above its buffer limit; see
         :meth:`send_body`."""
-        held = sum(len(cmd.payload) for cmd in self._outbox if cmd.kind is Kind.BDAT)
-        return held + sum(len(txn.held) + len(txn.chunk) for txn in self._open)
+        held = sum(
+            len(cmd.payload) + len(cmd.data) for cmd in self._outbox if cmd.kind is Kind.BDAT
+        )
+        return held + sum(txn.held_size + txn.chunk_size for txn in self._open)
 
     # --- I/O ------------------------------------------------------------------------------------
 
@@ -186,9 +190,13 @@ class ClientConnection(TransactionCommands, ReplyHandling):
         every ``next_event()``."""
         if self._error is not None:
             return b""
-        self._release()
-        out = bytes(self._send)
-        self._send.clear()
+        if self._outbox:
+            self._release()
+        send = self._send
+        if not send:
+            return b""
+        out = send[0] if len(send) == 1 else b"".join(send)
+        send.clear()
         return out
 
     def next_event(self) -> ClientEvent | Sentinel:
@@ -421,11 +429,17 @@ class ClientConnection(TransactionCommands, ReplyHandling):
     def _release(self) -> None:
         """Move queued commands to the send buffer: one at a time without PIPELINING, a whole
         group with it (RFC 2920 §3.1: a group ends after EHLO, DATA, AUTH, ...)."""
-        while self._outbox:
-            if self._inflight and (
-                not self.pipelining or any(c.group_ending for c in self._inflight)
-            ):
+        outbox, inflight, send = self._outbox, self._inflight, self._send
+        pipelining = self.pipelining
+        if inflight and (not pipelining or any(c.kind in GROUP_ENDING for c in inflight)):
+            return
+        while outbox:
+            command = outbox.popleft()
+            send.append(command.payload)
+            if command.data:
+                send.append(command.data)
+            inflight.append(command)
+            # What the loop of the RFC asks before each command, checked once: only the command
+            # just added can have ended the group.
+            if not pipelining or command.kind in GROUP_ENDING:
                 return
-            command = self._outbox.popleft()
-            self._send += command.payload
-            self._inflight.append(command)

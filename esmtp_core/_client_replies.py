@@ -46,7 +46,7 @@ class ReplyHandling:
     _events: deque[ClientEvent]
     _outbox: deque[Command]
     _inflight: deque[Command]
-    _send: bytearray
+    _send: list[bytes]
     _blocking: Command | None
     _greeted: bool
     _hello_done: bool
@@ -169,16 +169,17 @@ class ReplyHandling:
             # the commands that follow would become message text. Nothing of ours is sent.
             end = Command(Kind.DATA_END, ".", b".\r\n", "", txn)
             txn.outstanding += 1
-            self._send += end.payload
+            self._send.append(end.payload)
             self._inflight.appendleft(end)
             self._fail(txn, reset=False)
             return
         txn.data_go = True
         self._send += txn.held
-        txn.held = bytearray()
+        txn.held = []
+        txn.held_size = 0
         end_command, txn.end_command = txn.end_command, None
         if end_command is not None:
-            self._send += end_command.payload
+            self._send.append(end_command.payload)
             self._inflight.append(end_command)
 
     def _end_of_data_reply(self, command: Command, reply: Reply) -> None:
@@ -231,8 +232,10 @@ class ReplyHandling:
             if txn.end_command is not None:
                 txn.end_command = None
                 txn.outstanding -= 1
-            txn.held = bytearray()
-            txn.chunk = bytearray()
+            txn.held = []
+            txn.held_size = 0
+            txn.chunk = []
+            txn.chunk_size = 0
             txn.envelope = None
         if reset and txn.aggregate and txn.mail_reply is not None and txn.mail_reply.is_positive:
             txn.needs_reset = True
@@ -274,11 +277,11 @@ class ReplyHandling:
         except SaslError as exc:
             command.auth_error = exc
         else:
-            self._send += base64.b64encode(response) + b"\r\n"
+            self._send.append(base64.b64encode(response) + b"\r\n")
             return
         # RFC 4954 §4: "*" cancels the exchange; the server answers 501.
         command.auth_cancelled = True
-        self._send += b"*\r\n"
+        self._send.append(b"*\r\n")
 
     def _auth_final(self, command: Command, reply: Reply) -> None:
         error = command.auth_error

@@ -60,17 +60,17 @@ class Kind(enum.Enum):
 
 # RFC 2920 §3.1: these may only be the last command of a pipelined group (AUTH: RFC 4954 §4;
 # STARTTLS: RFC 3207 §4.2). Commands queued behind one wait until all its group's replies arrived.
-GROUP_ENDING = frozenset(
-    {
-        Kind.GREETING,
-        Kind.HELLO,
-        Kind.STARTTLS,
-        Kind.AUTH,
-        Kind.DATA,
-        Kind.VRFY,
-        Kind.QUIT,
-        Kind.NOOP,
-    }
+# A tuple, not a set: ``in`` compares enum members by identity in C, while a set lookup calls
+# ``Enum.__hash__``, a Python function, on every test.
+GROUP_ENDING = (
+    Kind.GREETING,
+    Kind.HELLO,
+    Kind.STARTTLS,
+    Kind.AUTH,
+    Kind.DATA,
+    Kind.VRFY,
+    Kind.QUIT,
+    Kind.NOOP,
 )
 
 
@@ -96,6 +96,9 @@ class Command:
     mechanism: ClientMechanism | None = None
     auth_error: Exception | None = None
     auth_cancelled: bool = False
+    #: BDAT: the chunk, sent right after ``payload`` (the command line) without copying both
+    #: into one buffer.
+    data: bytes = b""
 
     @property
     def group_ending(self) -> bool:
@@ -133,12 +136,15 @@ class Transaction:
     body_ended: bool = False
     #: DATA got its 354: encoded body goes straight out; before that it is held here.
     data_go: bool = False
-    held: bytearray = field(default_factory=bytearray)
+    #: Encoded body pieces (and their total size) held until the 354.
+    held: list[bytes] = field(default_factory=list)
+    held_size: int = 0
     end_command: Command | None = None
     stuffer: DotStuffer | None = None
     normalizer: LineEndingNormalizer | None = None
-    #: BDAT: body bytes not yet cut into a chunk.
-    chunk: bytearray = field(default_factory=bytearray)
+    #: BDAT: body pieces (and their total size) not yet cut into a chunk.
+    chunk: list[bytes] = field(default_factory=list)
+    chunk_size: int = 0
     #: BDAT with PIPELINING: MAIL and RCPT wait here for the first chunk (one flight).
     envelope: list[Command] | None = None
     body_size: int = 0

