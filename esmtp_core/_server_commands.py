@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ._abnf import ParsedPath, PathSyntaxError, parse_path
 from ._config import ServerConfig
@@ -459,7 +459,8 @@ CommandsMixin.HANDLERS = {
 
 #: Exact command lines without an argument (upper case, CRLF) and their handlers: the short cut
 #: of ServerConnection._step_command, which calls them with an empty argument.
-SIMPLE_LINES: dict[bytes, Callable[[CommandsMixin, str], None]] = {
+#: (Typed on Any: the caller is the ServerConnection these handlers are mixed into.)
+SIMPLE_LINES: dict[bytes, Callable[[Any, str], None]] = {
     f"{verb}\r\n".encode("ascii"): CommandsMixin.HANDLERS[verb]
     for verb in ("DATA", "RSET", "NOOP", "QUIT")
 }
