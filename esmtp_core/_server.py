@@ -35,9 +35,12 @@ from ._state import (
     ACCEPT_WIRE,
     DEFAULT_REPLIES,
     DEFAULT_REPLY_OBJECTS,
+    HELLO_WIRE,
+    SESSION_WIRE,
     Phase,
     Replies,
     Transaction,
+    remember,
 )
 
 __all__ = ["ServerConnection", "ServerEvent"]
@@ -193,8 +196,16 @@ class ServerConnection(InputMixin, CommandsMixin, AuthMixin):
         if self._greeted:
             raise LocalProtocolError("greet() was already called")
         if reply is None:
-            reply = Reply.make(220, None, f"{self.config.hostname} {self.config.greeting_text}")
-        elif reply.code not in (220, 421, 554):
+            config = self.config
+            key = (220, config.hostname, config.greeting_text)
+            wire = SESSION_WIRE.get(key)
+            if wire is None:
+                text = f"{config.hostname} {config.greeting_text}"
+                wire = remember(SESSION_WIRE, key, Reply.make(220, None, text).to_bytes())
+            self._greeted = True
+            self._out.append(wire)
+            return
+        if reply.code not in (220, 421, 554):
             raise LocalProtocolError("the greeting must be a 220, 421 or 554 reply")
         self._greeted = True
         self._send(reply)
@@ -283,6 +294,9 @@ class ServerConnection(InputMixin, CommandsMixin, AuthMixin):
                 self._accept_default(pending, wire)
                 return
         pending = self._require_pending()
+        if isinstance(pending, Hello):
+            self._accept_hello(pending, text)
+            return
         if isinstance(pending, AuthQuery):
             if isinstance(pending, AuthSecretLookup):
                 raise LocalProtocolError("answer AuthSecretLookup with provide_secret()")
@@ -468,8 +482,7 @@ class ServerConnection(InputMixin, CommandsMixin, AuthMixin):
             self._maybe_finish_shutdown()
 
     def _positive_reply(self, pending: ServerEvent, text: str | None) -> Reply:
-        if isinstance(pending, Hello):
-            return self._hello_reply(pending, text)
+        """accept()'s reply for the decisions other than Hello and the AUTH queries."""
         if text is None:
             reply = DEFAULT_REPLY_OBJECTS[type(pending)][0]
             assert reply is not None  # only Hello has none
@@ -481,8 +494,25 @@ class ServerConnection(InputMixin, CommandsMixin, AuthMixin):
     def _negative_reply(self, pending: ServerEvent) -> Reply:
         return DEFAULT_REPLY_OBJECTS[type(pending)][1]
 
-    def _hello_reply(self, hello: Hello, text: str | None) -> Reply:
+    def _accept_hello(self, hello: Hello, text: str | None) -> None:
+        """accept() for HELO/EHLO/LHLO: 250 with the hostname (and ``text``), plus the
+        capabilities this session state allows for EHLO/LHLO (RFC 5321 §4.1.1.1). The reply is
+        formatted, and its AUTH line read back (see advertised_auth_mechanisms), once per
+        distinct list of lines rather than once per session."""
         first = self.config.hostname if text is None else f"{self.config.hostname} {text}"
-        if hello.verb == "HELO":
-            return Reply.make(250, None, first)
-        return Reply.make(250, None, first, *self._capabilities())
+        esmtp = hello.verb != "HELO"
+        lines = (first, *self._capabilities()) if esmtp else (first,)
+        entry = HELLO_WIRE.get(lines)
+        if entry is None:
+            reply = Reply.make(250, None, *lines)  # raises on CR/LF in text: nothing changed yet
+            # No enhanced code on this reply (RFC 2034 §3): one wire form.
+            entry = remember(
+                HELLO_WIRE, lines, (reply.to_bytes(), advertised_auth_mechanisms(reply))
+            )
+        self._out.append(entry[0])
+        self._hello = hello.hostname
+        self._esmtp = esmtp
+        self._advertised_auth = entry[1] if esmtp else ()
+        self._pending = None
+        if self._shutting_down:
+            self._maybe_finish_shutdown()

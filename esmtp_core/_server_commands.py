@@ -41,7 +41,7 @@ from ._params import (
 from ._receivebuffer import ReceiveBuffer
 from ._reply import Reply
 from ._sasl import SERVER_MECHANISMS, AuthQuery, ChannelBinding, SaslContext
-from ._state import Phase, Replies, Transaction
+from ._state import SESSION_WIRE, Phase, Replies, Transaction, remember
 
 __all__ = ["SIMPLE_LINES", "CommandsMixin"]
 
@@ -79,6 +79,7 @@ class CommandsMixin:
         _bdat_accepting: bool
         _bdat_too_big: bool
         _out: list[bytes]
+        _enhanced: bool
         _events: deque[Event | AuthQuery]
         _pending: Event | AuthQuery | None
 
@@ -395,7 +396,12 @@ class CommandsMixin:
             self._error(Replies.syntax("QUIT"))
             return
         self._txn = None
-        self._send(Reply.make(221, "2.0.0", f"{self.config.hostname} Service closing"))
+        key = (221, self.config.hostname, self._enhanced)
+        wire = SESSION_WIRE.get(key)
+        if wire is None:
+            reply = Reply.make(221, "2.0.0", f"{self.config.hostname} Service closing")
+            wire = remember(SESSION_WIRE, key, reply.to_bytes(enhanced_codes=self._enhanced))
+        self._out.append(wire)
         self._close()
         self._notice(Quit())
 

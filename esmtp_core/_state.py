@@ -6,6 +6,7 @@ fixed replies the core sends on its own and the default answers to decision even
 from __future__ import annotations
 
 import enum
+from typing import TypeVar
 
 from ._events import EndOfMessage, Expand, Hello, MailFrom, RcptTo, UnknownCommand, Verify
 from ._params import MailParams
@@ -15,9 +16,12 @@ __all__ = [
     "ACCEPT_WIRE",
     "DEFAULT_REPLIES",
     "DEFAULT_REPLY_OBJECTS",
+    "HELLO_WIRE",
+    "SESSION_WIRE",
     "Phase",
     "Replies",
     "Transaction",
+    "remember",
 ]
 
 
@@ -170,3 +174,26 @@ ACCEPT_WIRE: dict[tuple[bool, bool], dict[type, bytes]] = {
     for enhanced in (False, True)
     for lmtp in (False, True)
 }
+
+
+#: Wire bytes of replies whose text depends only on configuration values: the default greeting
+#: and the 221 to QUIT, keyed by those values (so never stale), formatted once per process
+#: rather than once per session. See :func:`remember`.
+SESSION_WIRE: dict[tuple[object, ...], bytes] = {}
+#: The positive HELO/EHLO/LHLO replies by their lines: the wire bytes and the AUTH mechanisms
+#: they advertise.
+HELLO_WIRE: dict[tuple[str, ...], tuple[bytes, tuple[str, ...]]] = {}
+# An application may build a configuration per session (or pass accept() a text per client):
+# the caches are cleared when they reach this size instead of growing without bound.
+_CACHE_LIMIT = 256
+
+_Key = TypeVar("_Key")
+_Value = TypeVar("_Value")
+
+
+def remember(cache: dict[_Key, _Value], key: _Key, value: _Value) -> _Value:
+    """Store ``value`` in one of the caches above (bounded); returns it."""
+    if len(cache) >= _CACHE_LIMIT:
+        cache.clear()
+    cache[key] = value
+    return value
