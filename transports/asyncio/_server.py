@@ -1,22 +1,54 @@
-"""asyncio streams server: one task per connection, each a thin loop around the shared driver."""
+"""asyncio server: one :class:`asyncio.Protocol` per connection around the shared driver.
+
+Why a protocol and not streams: under a small-message load the stream machinery (a Task wake-up
+per read, a StreamReader buffer, a deadline per read) cost more CPU than SMTP itself. Here bytes
+arrive in ``data_received`` and go straight into the driver; when every handler hook the commands
+need is a default one (the driver runs those inline), the reply is written by
+``transport.write`` in the same callback: no Task, no await.
+
+Handler calls that must be awaited (an :class:`~transports.handler.AsyncHandler` override, or a
+:class:`~transports.handler.Handler` override run in a worker thread by ``asyncio.to_thread``) run
+in the connection's *worker* Task, created on first need and kept for the connection's life, so
+that handler code always has a current task (``asyncio.current_task()``, ``asyncio.timeout()``
+and anyio work) and one context for the whole session. While a call is in flight, bytes that
+arrive are queued; reading pauses when the queue holds more than :data:`_BACKLOG_LIMIT` bytes.
+
+Flow control and timers: when the transport's write buffer passes its high-water mark
+(``pause_writing``: the client does not read its replies) no more input is processed until it
+drains; if it does not drain within the command timeout the connection is cut. One
+:class:`~transports.asyncio._deadline.MovingDeadline` per connection carries the command and
+DATA timeouts (``421 4.4.2``) and that drain limit. STARTTLS (RFC 3207) uses ``loop.start_tls``
+on the same protocol: reading pauses before the ``220`` goes out and queued plaintext is dropped
+(§4.2); implicit TLS is ``create_server(ssl=...)``. Only public asyncio API is used.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import collections
 import logging
 import ssl
 
 from .._base import ServerBase, busy_reply
 from .._driver import AsyncServerDriver
 from ..handler import AsyncHandler, Handler
-from ._deadline import ReadDeadline
+from ._deadline import MovingDeadline
 
 __all__ = ["Server"]
 
 logger = logging.getLogger("transports.server")
 
-_READ_SIZE = 65536
+#: Bytes queued while a handler call is in flight (or replies do not drain) before reading
+#: pauses: the same bound the former stream reader had (twice its 64 KiB read size).
+_BACKLOG_LIMIT = 2 * 65536
+#: Seconds a closed connection may take to flush its last replies before it is cut.
+_CLOSE_GRACE = 5.0
+
+# What the worker task does next.
+_GREET = "greet"  # finish the connect hook
+_RESUME = "resume"  # finish a handler call and what follows it
+_TLS = "tls"  # STARTTLS handshake
+_FINISH = "finish"  # the disconnect hook (and any message_aborted) of a finished session
 
 
 class Server(ServerBase[Handler | AsyncHandler]):
@@ -31,22 +63,23 @@ class Server(ServerBase[Handler | AsyncHandler]):
 
     A synchronous :class:`~transports.handler.Handler` runs in worker threads
     (``asyncio.to_thread``); an :class:`~transports.handler.AsyncHandler` runs on the loop.
+    Hooks the handler does not override are not called at all: their documented defaults are
+    applied directly (see :class:`~transports._driver.AsyncServerDriver`).
     """
 
     def _setup(self) -> None:
         self._server: asyncio.Server | None = None
-        self._connections: dict[
-            asyncio.Task[None], tuple[AsyncServerDriver, asyncio.StreamWriter]
-        ] = {}
+        self._connections: set[_Connection] = set()
         self._stopped: asyncio.Event | None = None
         self._closing = False
 
     async def start(self) -> None:
         """Bind and listen; connections are served from now on."""
         options = self.options
+        loop = asyncio.get_running_loop()
         self._stopped = asyncio.Event()
-        self._server = await asyncio.start_server(
-            self._serve_connection,
+        self._server = await loop.create_server(
+            lambda: _Connection(self, loop),
             self.host,
             self.port,
             ssl=options.tls_context if options.implicit_tls else None,
@@ -65,29 +98,23 @@ class Server(ServerBase[Handler | AsyncHandler]):
 
     async def shutdown(self, timeout: float | None = 30.0) -> None:
         """Stop listening, let every transaction in flight finish (421 to anything after it),
-        then wait up to ``timeout`` seconds for the connections to end and cancel the rest."""
+        then wait up to ``timeout`` seconds for the connections to end and cut the rest."""
         self._closing = True
         if self._server is not None:
             self._server.close()
-        for driver, writer in list(self._connections.values()):
-            driver.start_shutdown()
-            with contextlib.suppress(OSError, RuntimeError):
-                writer.write(driver.data_to_send())
-            if driver.closed:
-                writer.close()
-        tasks = list(self._connections)
-        if tasks:
-            _, pending = await asyncio.wait(tasks, timeout=timeout)
-            # Out of patience: cut the connections (their tasks then end on their own), and
-            # cancel only a task stuck in its handler.
-            for task in pending:
-                entry = self._connections.get(task)
-                if entry is not None:
-                    entry[1].transport.abort()
+        for connection in list(self._connections):
+            connection.start_shutdown()
+        waiting = {connection.done: connection for connection in self._connections}
+        if waiting:
+            _, pending = await asyncio.wait(waiting, timeout=timeout)
+            # Out of patience: cut the connections (they then end on their own), and cancel
+            # only a worker stuck in its handler.
+            for future in pending:
+                waiting[future].abort()
             if pending:
                 _, stuck = await asyncio.wait(pending, timeout=1)
-                for task in stuck:
-                    task.cancel()
+                for future in stuck:
+                    waiting[future].cancel()
                 if stuck:
                     await asyncio.wait(stuck)
         if self._server is not None:
@@ -102,130 +129,363 @@ class Server(ServerBase[Handler | AsyncHandler]):
     async def __aexit__(self, *exc_info: object) -> None:
         await self.shutdown()
 
-    async def _serve_connection(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        if self._closing or self._at_capacity(len(self._connections)):
-            with contextlib.suppress(OSError, asyncio.TimeoutError):
-                writer.write(busy_reply(self.hostname, writer.get_extra_info("peername")))
-                await asyncio.wait_for(writer.drain(), 5)
-            writer.close()
+
+class _Connection(asyncio.Protocol):
+    """One client connection (see the module docs for the design).
+
+    Invariants: ``_busy`` is True while the worker owns the driver (a handler call, the TLS
+    handshake or the final notices are in flight) and once the session is finished; then
+    callbacks only queue input. Otherwise :meth:`_proceed` runs the driver synchronously until
+    it needs input, the worker, or the end.
+    """
+
+    _transport: asyncio.Transport  # set by connection_made, before anything else runs
+
+    def __init__(self, server: Server, loop: asyncio.AbstractEventLoop) -> None:
+        self._server = server
+        self._loop = loop
+        self._driver: AsyncServerDriver | None = None
+        #: Set once the session is over and the transport is gone (or given up on).
+        self.done: asyncio.Future[None] = loop.create_future()
+        self._backlog: collections.deque[bytes] = collections.deque()  # b"": end of input
+        self._backlog_size = 0
+        self._busy = False
+        self._job = _RESUME
+        self._worker: asyncio.Task[None] | None = None
+        self._wakeup: asyncio.Future[None] | None = None
+        self._reading = True
+        self._write_paused = False
+        self._tls = False
+        self._eof_queued = False  # end of input queued (EOF or connection lost)
+        self._eof_fed = False  # ... and given to the driver
+        self._ending = False  # finishing (final notices) has begun
+        self._finished = False  # final notices done, transport closed or closing
+        self._lost = False  # connection_lost() was called
+        self._timer = MovingDeadline(loop, self._expire)
+        self._closer: asyncio.TimerHandle | None = None
+
+    # --- asyncio.Protocol ------------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Accept (or refuse with ``421``: limit reached or shutting down) and greet."""
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        server = self._server
+        if server._closing or server._at_capacity(len(server._connections)):
+            self._busy = self._ending = self._finished = True  # nothing is served
+            transport.write(busy_reply(server.hostname, transport.get_extra_info("peername")))
+            transport.close()
+            self.done.set_result(None)
             return
-        driver = AsyncServerDriver(
-            self.handler,
-            self.options,
+        ssl_object = transport.get_extra_info("ssl_object")
+        self._tls = ssl_object is not None
+        driver = self._driver = AsyncServerDriver(
+            server.handler,
+            server.options,
             offload=asyncio.to_thread,
-            peer=_address(writer.get_extra_info("peername")),
-            local=_address(writer.get_extra_info("sockname")),
+            peer=_address(transport.get_extra_info("peername")),
+            local=_address(transport.get_extra_info("sockname")),
         )
-        self._connections[task] = (driver, writer)
+        server._connections.add(self)
         try:
-            await driver.start(writer.get_extra_info("ssl_object"))
-            await self._loop(task, driver, reader, writer)
-        except (OSError, ssl.SSLError, asyncio.TimeoutError) as exc:
-            driver.close_reason = f"connection error: {exc!r}"
+            greeted = driver.start_nowait(ssl_object)
         except Exception:
-            # A bug must cost one connection, never the server.
-            logger.exception("connection %d: internal error", driver.session.id)
-            driver.close_reason = "internal error"
-        finally:
-            writer = self._connections.pop(task)[1]  # the TLS writer after STARTTLS
-            try:
-                await driver.finish()
-            finally:
-                writer.close()
-                with contextlib.suppress(OSError, ssl.SSLError, asyncio.TimeoutError):
-                    await asyncio.wait_for(writer.wait_closed(), 5)
+            self._internal_error()
+            return
+        if greeted:
+            self._proceed()
+        else:
+            self._hand_off(_GREET)
 
-    async def _loop(
-        self,
-        task: asyncio.Task[None],
-        driver: AsyncServerDriver,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-    ) -> None:
-        deadline = ReadDeadline()
+    def data_received(self, data: bytes) -> None:
+        """Queue the bytes and, unless the worker owns the driver, handle them now."""
+        self._backlog.append(data)
+        self._backlog_size += len(data)
+        if not self._busy:
+            self._proceed()
+        if self._backlog_size > _BACKLOG_LIMIT and self._reading and not self._lost:
+            self._reading = False
+            self._transport.pause_reading()
+
+    def eof_received(self) -> bool | None:
+        """The client shut down its side; keep ours open for the last replies (not possible
+        over TLS, where the TLS layer closes)."""
+        self._queue_eof()
+        return None if self._tls else True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """The transport is gone: what was queued is handled, then the session ends."""
+        self._lost = True
+        self._write_paused = False
+        if self._driver is None:
+            return  # a refused connection
+        if self._finished:
+            self._done()
+            return
+        self._timer.cancel()
+        self._queue_eof()
+
+    def pause_writing(self) -> None:
+        """The client does not read its replies: stop handling input until they drain, for at
+        most the command timeout."""
+        self._write_paused = True
+        timeout = self._server.options.timeout
+        if timeout is not None and not self._ending:
+            self._timer.set(self._loop.time() + timeout)
+
+    def resume_writing(self) -> None:
+        """The replies drained: carry on with queued input."""
+        self._write_paused = False
+        if not self._busy:
+            self._proceed()
+
+    # --- for Server.shutdown ------------------------------------------------------------------
+
+    def start_shutdown(self) -> None:
+        """Graceful shutdown: the transaction in flight finishes, then ``421``."""
+        if self._ending or self._driver is None:
+            return
+        self._driver.start_shutdown()
+        if not self._busy:
+            self._proceed()
+
+    def abort(self) -> None:
+        """Cut the connection now (the session then ends as if the client had vanished)."""
+        if not self._lost:
+            self._transport.abort()
+
+    def cancel(self) -> None:
+        """Cancel the worker stuck in a handler call; it still runs the final notices."""
+        if self._worker is not None:
+            self._worker.cancel()
+        elif not self._finished:  # pragma: no cover - only a worker can be stuck
+            self._done()
+
+    # --- the synchronous path ----------------------------------------------------------------
+
+    def _proceed(self) -> None:
+        """Flush replies, then feed queued input to the driver, until it needs more input, a
+        handler call must be awaited, TLS starts, or the session ends. Not while ``_busy``."""
+        driver = self._driver
+        assert driver is not None
+        backlog = self._backlog
         try:
-            await self._serve(task, driver, reader, writer, deadline)
-        finally:
-            deadline.close()
+            while True:
+                if driver.want_tls and self._reading:
+                    # Before the 220 goes out: the client's TLS handshake must not reach the
+                    # plaintext side (RFC 3207 §4.2).
+                    self._reading = False
+                    self._transport.pause_reading()
+                data = driver.data_to_send()
+                if data and not self._lost:
+                    self._transport.write(data)
+                if driver.closed or self._eof_fed:
+                    self._end()
+                    return
+                if driver.want_tls:
+                    # Plaintext pipelined behind STARTTLS is dropped, never read as if it had
+                    # come over TLS (RFC 3207 §4.2); the core dropped what it had buffered.
+                    backlog.clear()
+                    self._backlog_size = 0
+                    self._hand_off(_TLS)
+                    return
+                if self._write_paused:
+                    return
+                if not backlog:
+                    timeout = driver.read_timeout()
+                    self._timer.set(None if timeout is None else self._loop.time() + timeout)
+                    if not self._reading and not self._lost:
+                        self._reading = True
+                        self._transport.resume_reading()
+                    return
+                chunk = backlog.popleft()
+                self._backlog_size -= len(chunk)
+                if not chunk:
+                    self._eof_fed = True
+                if not driver.receive_nowait(chunk):
+                    self._hand_off(_RESUME)
+                    return
+        except Exception:
+            self._internal_error()
 
-    async def _serve(
-        self,
-        task: asyncio.Task[None],
-        driver: AsyncServerDriver,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-        deadline: ReadDeadline,
-    ) -> None:
-        options = self.options
+    def _queue_eof(self) -> None:
+        if self._eof_queued or self._ending:
+            return
+        self._eof_queued = True
+        self._backlog.append(b"")
+        if not self._busy:
+            self._proceed()
+
+    def _expire(self) -> None:
+        """The timer fired: the replies did not drain in time, or no command came in time."""
+        if self._ending or self._lost:
+            return
+        driver = self._driver
+        assert driver is not None
+        if self._write_paused:
+            driver.close_reason = "connection error: replies not read in time"
+            self._backlog.clear()
+            self.abort()
+            if not self._busy:
+                self._end()
+            return
+        if self._busy:
+            return  # no timeout while a handler call runs; set again when it is done
+        driver.timed_out()
+        self._proceed()
+
+    def _end(self) -> None:
+        """The session is over: run the final notices (maybe in the worker), then close."""
+        if self._ending:
+            return
+        self._ending = True
+        self._timer.cancel()
+        self._backlog.clear()
+        driver = self._driver
+        assert driver is not None
+        try:
+            finished = driver.finish_nowait()
+        except Exception:
+            logger.exception("connection %d: internal error", driver.session.id)
+            finished = True
+        if finished:
+            self._close()
+        else:
+            self._hand_off(_FINISH)
+
+    def _close(self) -> None:
+        self._finished = self._busy = True  # from now on input is ignored
+        if self._lost:
+            self._done()
+            return
+        self._transport.close()
+        # The last replies get a while to drain (a client that never reads them is cut).
+        self._closer = self._loop.call_later(_CLOSE_GRACE, self._give_up)
+
+    def _give_up(self) -> None:
+        self.abort()
+        self._done()
+
+    def _done(self) -> None:
+        if self._closer is not None:
+            self._closer.cancel()
+            self._closer = None
+        self._server._connections.discard(self)
+        if not self.done.done():
+            self.done.set_result(None)
+        wakeup = self._wakeup
+        if wakeup is not None and not wakeup.done():
+            self._wakeup = None
+            wakeup.set_result(None)  # an idle worker ends
+
+    def _internal_error(self) -> None:
+        # A bug must cost one connection, never the server.
+        driver = self._driver
+        assert driver is not None
+        logger.exception("connection %d: internal error", driver.session.id)
+        driver.close_reason = "internal error"
+        if self._ending:
+            if not self._finished:
+                self._close()
+            return
+        self._end()
+
+    # --- the worker task ---------------------------------------------------------------------
+
+    def _hand_off(self, job: str) -> None:
+        """Give the driver to the worker for ``job`` (called only while not ``_busy``)."""
+        self._busy = True
+        self._job = job
+        if self._worker is None:
+            self._worker = self._loop.create_task(self._work())
+        elif self._wakeup is not None:
+            wakeup, self._wakeup = self._wakeup, None
+            wakeup.set_result(None)
+        # else: the worker itself is handing off; it loops on.
+
+    async def _work(self) -> None:
+        driver = self._driver
+        assert driver is not None
         while True:
-            if driver.want_tls:
-                # Stop the plaintext protocol from reading before the 220 goes out: the
-                # client's TLS handshake must reach the TLS layer, not the plaintext buffer.
-                transport = writer.transport
-                if isinstance(transport, asyncio.ReadTransport):
-                    transport.pause_reading()
-            data = driver.data_to_send()
-            if data:
-                # One turn of the event loop before the reply goes out, as there was while every
-                # read went through asyncio.wait_for (a new Task per read): other connections'
-                # ready work runs first. Paired runs under smtp-source (20 sessions): ~4% less
-                # CPU per message, ~6% more messages/s than writing at once.
-                await asyncio.sleep(0)
-                writer.write(data)
-                transport = writer.transport
-                # Mostly the reply went straight out; only a backlog (or a failing
-                # connection, whose error drain() raises) needs the bounded wait.
-                if transport.get_write_buffer_size() or transport.is_closing():
-                    await asyncio.wait_for(writer.drain(), options.timeout)
-            if driver.closed:
-                return
-            if driver.want_tls:
-                reader, writer = await self._start_tls(writer)
-                self._connections[task] = (driver, writer)
-                await driver.tls_established(writer.get_extra_info("ssl_object"))
-                continue
+            job = self._job
             try:
-                chunk = await deadline.read(reader, _READ_SIZE, driver.read_timeout())
-            except asyncio.TimeoutError:
-                driver.timed_out()
-                continue
-            except (ConnectionError, ssl.SSLError):
-                chunk = b""
-            await driver.receive(chunk)
-            if not chunk:
-                # The client is gone; write what the core still has (nothing reads it, but a
-                # half-closed peer might) and end.
-                with contextlib.suppress(OSError, RuntimeError):
-                    writer.write(driver.data_to_send())
+                if job is _TLS:
+                    await self._start_tls()
+                else:
+                    await driver.resume()
+                    if job is _GREET:
+                        driver.after_start()
+            except asyncio.CancelledError:
+                await self._cancelled()
+                return
+            except (OSError, ssl.SSLError, asyncio.TimeoutError) as exc:
+                driver.close_reason = f"connection error: {exc!r}"
+                self._busy = False
+                self.abort()
+                self._end()
+            except Exception:
+                self._busy = False
+                self._internal_error()
+            else:
+                self._busy = False
+                if job is _FINISH:
+                    self._close()
+                else:
+                    self._proceed()
+            if self._finished:
+                return
+            if self._busy:
+                continue  # handed off again
+            wakeup = self._wakeup = self._loop.create_future()
+            try:
+                await wakeup
+            except asyncio.CancelledError:
+                await self._cancelled()
+                return
+            if self._finished:
                 return
 
-    async def _start_tls(
-        self, writer: asyncio.StreamWriter
-    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        """STARTTLS (RFC 3207) with public asyncio API only: ``loop.start_tls`` and a fresh
-        reader/protocol/writer. Anything still in the old reader's buffer is plaintext the
-        client pipelined behind STARTTLS; it is dropped with that reader (RFC 3207 §4.2), never
-        read as if it had come over TLS."""
-        options = self.options
+    async def _cancelled(self) -> None:
+        """Shutdown gave up on a handler call: cut the connection, still run the final
+        notices (as the task-per-connection server did), and end."""
+        driver = self._driver
+        assert driver is not None
+        self._busy = True  # callbacks only queue from now on
+        self.abort()
+        self._timer.cancel()
+        if not self._finished:
+            if not self._ending:
+                self._ending = True
+                try:
+                    await driver.finish()
+                except Exception:
+                    logger.exception("connection %d: internal error", driver.session.id)
+            self._finished = True
+        self._done()
+
+    async def _start_tls(self) -> None:
+        """STARTTLS (RFC 3207): the handshake on this connection, then a fresh session."""
+        options = self._server.options
+        driver = self._driver
         assert options.tls_context is not None
-        loop = asyncio.get_running_loop()
-        reader = asyncio.StreamReader(limit=2 * _READ_SIZE, loop=loop)
-        protocol = asyncio.StreamReaderProtocol(reader, loop=loop)
-        transport = await loop.start_tls(
-            writer.transport,
-            protocol,
+        assert driver is not None
+        self._backlog.clear()
+        self._backlog_size = 0
+        transport = await self._loop.start_tls(
+            self._transport,
+            self,
             options.tls_context,
             server_side=True,
             ssl_handshake_timeout=options.tls_handshake_timeout,
         )
         if transport is None:  # pragma: no cover - only when the loop lost the connection
             raise ConnectionResetError("connection lost during the TLS handshake")
-        protocol.connection_made(transport)
-        return reader, asyncio.StreamWriter(transport, protocol, reader, loop)
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        self._reading = True
+        self._tls = True
+        if not driver.tls_established_nowait(transport.get_extra_info("ssl_object")):
+            await driver.resume()
 
 
 def _address(value: object) -> tuple[str, int] | None:
