@@ -17,6 +17,7 @@ import logging
 import math
 import socket
 import ssl
+import time
 
 import anyio
 import anyio.abc
@@ -39,6 +40,9 @@ _READ_SIZE = 65536
 _ACCEPT_BURST = 32
 #: Seconds the busy ``421`` may take to go out before the connection is dropped.
 _BUSY_SEND_TIMEOUT = 5.0
+#: When the session's timer goes off this close to the driver's deadline (the two clocks are
+#: read microseconds apart), the deadline has passed.
+_TIMER_SLACK = 0.001
 _STREAM_ERRORS = (
     anyio.EndOfStream,
     anyio.BrokenResourceError,
@@ -51,8 +55,8 @@ _STREAM_ERRORS = (
 class _Connection:
     """One client: its socket (or, once TLS is up, its stream) and its driver."""
 
-    __slots__ = ("done", "driver", "handshaking", "pending", "scope", "send_lock", "sock",
-                 "stream")
+    __slots__ = ("done", "driver", "handshaking", "pending", "reading", "scope", "send_lock",
+                 "sock", "stream", "timer", "timer_at", "write_since")
 
     def __init__(self, sock: socket.socket) -> None:
         #: The raw socket while the connection is plaintext; None once a stream owns it.
@@ -68,6 +72,20 @@ class _Connection:
         self.done = anyio.Event()
         #: A TLS handshake is under way: nothing may be written in plaintext meanwhile.
         self.handshaking = False
+        #: The session's timer (see :meth:`Server._converse`) and when it goes off, on the
+        #: driver's clock (``time.monotonic``).
+        self.timer = anyio.CancelScope()
+        self.timer_at = math.inf
+        #: The connection's task is waiting for the client's next bytes.
+        self.reading = False
+        #: When ``pending`` last became non-empty (driver's clock): a write's time runs from it.
+        self.write_since = 0.0
+
+    def queue(self, data: bytes) -> None:
+        """Add bytes to write after anything pending."""
+        if not self.pending:
+            self.write_since = time.monotonic()
+        self.pending.append(data)
 
 
 class Server(ServerBase[Handler | AsyncHandler]):
@@ -162,7 +180,7 @@ class Server(ServerBase[Handler | AsyncHandler]):
                 anyio.notify_closing(raw)  # no acceptor may wait on a socket being closed
             await self._listener.aclose()
         for record in list(self._connections):
-            await self._flush(record, shutdown=True)
+            await self._flush(record)
         with anyio.move_on_after(timeout):
             for record in list(self._connections):
                 await record.done.wait()
@@ -172,48 +190,57 @@ class Server(ServerBase[Handler | AsyncHandler]):
         if self._stopped is not None:
             self._stopped.set()
 
-    async def _flush(self, record: _Connection, *, shutdown: bool = False) -> None:
+    async def _flush(self, record: _Connection) -> None:
+        """Graceful shutdown of one connection: 421 at once when idle (else after the
+        transaction in flight, written by the connection's own task)."""
         driver = record.driver
         if driver is None:
             return
-        if shutdown:
-            driver.start_shutdown()
-            if record.handshaking:
-                # The connection's task writes the 421 once TLS is up: plaintext now would
-                # land inside the handshake.
-                return
+        driver.start_shutdown()
+        if record.handshaking:
+            # The connection's task writes the 421 once TLS is up: plaintext now would land
+            # inside the handshake.
+            return
         data = driver.data_to_send()
         if data:
-            if not shutdown:
-                await anyio.lowlevel.checkpoint()
             try:
                 await self._send(record, data, self.options.timeout)
             except _STREAM_ERRORS:
-                if shutdown:
-                    record.scope.cancel()
-                    return
-                raise
-        if shutdown and driver.closed:
+                record.scope.cancel()
+                return
+        if driver.closed:
             record.scope.cancel()
 
     async def _send(self, record: _Connection, data: bytes, timeout: float | None) -> None:
-        """Write ``data`` after anything still pending, within ``timeout`` seconds (the
-        command timeout for replies); TimeoutError when the client does not take it in time."""
-        sock = record.sock
-        if sock is not None and not record.pending:
-            # The common case: the socket buffer takes the whole reply, no wait, no checkpoint
-            # (the read that follows is the connection's turn of the event loop).
+        """Write ``data`` after anything still pending, within ``timeout`` seconds (outside the
+        connection's own task: a shutdown, the busy reply); TimeoutError when the client does
+        not take it in time."""
+        record.queue(data)
+        if not self._send_now(record):
+            await self._drain(record, timeout)
+
+    @staticmethod
+    def _send_now(record: _Connection) -> bool:
+        """Write what is pending without waiting; False when some of it must wait (the socket
+        buffer is full, a stream owns the socket, or another task is draining)."""
+        sock, pending = record.sock, record.pending
+        if sock is None or record.send_lock.locked():
+            return not pending
+        while pending:
+            piece = pending[0]
             try:
-                sent = sock.send(data)
+                sent = sock.send(piece)
             except BlockingIOError:
-                sent = 0
-            if sent == len(data):
-                return
-            data = data[sent:]
-        record.pending.append(data)
-        await self._drain(record, timeout)
+                return False
+            if sent < len(piece):
+                pending[0] = piece[sent:]
+                return False
+            pending.popleft()
+        return True
 
     async def _drain(self, record: _Connection, timeout: float | None) -> None:
+        """Write everything pending, waiting for the client to take it (``timeout``: None
+        when the connection's timer bounds the wait)."""
         async with record.send_lock:
             pending = record.pending
             with anyio.move_on_after(math.inf if timeout is None else timeout) as scope:
@@ -221,7 +248,8 @@ class Server(ServerBase[Handler | AsyncHandler]):
                     sock = record.sock
                     if sock is None:
                         assert record.stream is not None
-                        await record.stream.send(pending.popleft())
+                        await record.stream.send(pending[0])
+                        pending.popleft()
                         continue
                     await anyio.wait_writable(sock)
                     try:
@@ -235,26 +263,20 @@ class Server(ServerBase[Handler | AsyncHandler]):
             if scope.cancelled_caught:
                 raise TimeoutError("writing to the client timed out")  # as fail_after
 
-    async def _receive(self, record: _Connection, timeout: float | None) -> bytes | None:
-        """The next bytes from the client (``b""``: it closed or failed); None when ``timeout``
-        seconds passed first."""
-        deadline = math.inf if timeout is None else anyio.current_time() + timeout
+    @staticmethod
+    async def _receive(record: _Connection) -> bytes:
+        """The next bytes from the client (``b""``: it closed or failed)."""
         sock = record.sock
         if sock is None:
             assert record.stream is not None
-            with anyio.CancelScope(deadline=deadline):
-                try:
-                    return await record.stream.receive(_READ_SIZE)
-                except _STREAM_ERRORS:
-                    return b""
-            return None
+            try:
+                return await record.stream.receive(_READ_SIZE)
+            except _STREAM_ERRORS:
+                return b""
         while True:
             # Wait first, then recv: after a reply the client has rarely answered yet, so a
             # recv first would mostly fail (a wasted system call and exception).
-            with anyio.CancelScope(deadline=deadline) as scope:
-                await anyio.wait_readable(sock)
-            if scope.cancelled_caught:
-                return None
+            await anyio.wait_readable(sock)
             try:
                 return sock.recv(_READ_SIZE)
             except (BlockingIOError, InterruptedError):
@@ -312,23 +334,98 @@ class Server(ServerBase[Handler | AsyncHandler]):
             local=local,
         )
         await driver.start(ssl_object)
+        await self._converse(record, driver)
+
+    async def _converse(self, record: _Connection, driver: AsyncServerDriver) -> None:
+        """The session after the greeting, under one timer per connection.
+
+        A cancel scope per read (with its timer handle) cost more than the SMTP work of a small
+        command. The timer is instead one cancel scope around :meth:`_exchange`, set to the
+        driver's deadline when it starts; the deadline moves later with every reply but the
+        timer is left alone (it is moved only *earlier*, for the DATA total time). When it goes
+        off, the deadline is checked: a read still waiting past it is a timeout (``421``), a
+        write still pending past it is dropped as before (the command timeout bounds a reply's
+        write too); otherwise it went off early and is set again. Everything ``_exchange``
+        awaits can be interrupted and resumed that way (unsent bytes stay in ``pending``); the
+        handler calls are shielded, as they ran outside any deadline before.
+        """
+        clock = time.monotonic  # the driver's clock
+        pending = record.pending
+        timeout = self.options.timeout
         while True:
-            await self._flush(record)
-            if driver.closed:
+            data = driver.data_to_send()  # first: a reply restarts the command deadline
+            if data:
+                record.queue(data)
+            if pending:
+                # The command timeout bounds a reply's write (the read deadline, which may be
+                # earlier in DATA, is set before the read).
+                remaining = timeout if timeout is None else timeout - (clock() - record.write_since)
+            elif driver.closed:
                 return
-            if driver.want_tls:
+            else:
+                remaining = driver.read_timeout()
+                if remaining is not None and remaining <= 0:
+                    driver.timed_out()  # the next read would end at once
+                    continue
+            if remaining is None:
+                deadline = record.timer_at = math.inf
+            else:
+                deadline = anyio.current_time() + remaining
+                record.timer_at = clock() + remaining
+            with anyio.CancelScope(deadline=deadline) as timer:
+                record.timer, record.reading = timer, False
+                over = await self._exchange(record, driver)
+            if not timer.cancelled_caught:
+                if over:
+                    return
                 await driver.tls_established(await self._start_tls(record))
                 continue
-            chunk = await self._receive(record, driver.read_timeout())
-            if chunk is None:
-                driver.timed_out()
-                continue
+            if record.reading:
+                remaining = driver.read_timeout()
+                if remaining is not None and remaining <= _TIMER_SLACK:
+                    driver.timed_out()
+            elif pending and timeout is not None and (
+                clock() - record.write_since >= timeout - _TIMER_SLACK
+            ):
+                raise TimeoutError("writing to the client timed out")  # as fail_after
+            # else: the deadline had moved on since the timer was set; set it again.
+
+    async def _exchange(self, record: _Connection, driver: AsyncServerDriver) -> bool:
+        """Reply, read, feed the driver, until the session ends (True) or STARTTLS needs the
+        handshake (False). The hot loop: per command one checkpoint, one ``send``, one wait
+        and one ``recv``."""
+        clock = time.monotonic
+        pending = record.pending
+        while True:
+            data = driver.data_to_send()
+            if data:
+                record.queue(data)
+            if pending:
+                # One turn of the event loop before the reply goes out: the other connections'
+                # ready work runs first and replies leave in batches (paired runs under
+                # smtp-source: less system time per message on both backends).
+                await anyio.lowlevel.checkpoint()
+                if not self._send_now(record):
+                    await self._drain(record, None)
+            if driver.closed:
+                return True
+            if driver.want_tls:
+                return False
+            remaining = driver.read_timeout()
+            if remaining is not None and clock() + remaining < record.timer_at:
+                # An earlier deadline than the timer's (the DATA total time): move it.
+                record.timer.deadline = anyio.current_time() + remaining
+                record.timer_at = clock() + remaining
+            record.reading = True
+            chunk = await self._receive(record)
+            record.reading = False
             # Hooks the handler leaves to their defaults run inline: most commands need no
             # await (and no coroutine) here.
             if not driver.receive_nowait(chunk):
-                await driver.resume()
+                with anyio.CancelScope(shield=True):
+                    await driver.resume()
             if not chunk:
-                return
+                return True
 
     @staticmethod
     def _addresses(record: _Connection) -> tuple[object, object]:
