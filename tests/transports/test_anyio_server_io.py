@@ -1,0 +1,115 @@
+"""The anyio server's own I/O paths (raw socket, one timer per session; see
+``transports/anyio/_server.py``): a session busy for longer than the command timeout is not cut,
+an idle one is cut one timeout after its last reply, and replies the client does not read yet
+queue up in order (or end the session once the command timeout passes)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import pytest
+from _transport_harness import WAIT, RawPeer, Recorder, run_server
+
+from esmtp_core import Reply
+from transports.handler import AsyncHandler, Session
+
+ANYIO_ADAPTERS = ["anyio-asyncio", "anyio-trio"]
+
+
+@pytest.fixture(params=ANYIO_ADAPTERS)
+def anyio_adapter(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def _open(peer: RawPeer) -> None:
+    assert peer.reply()[0] == 220
+    assert peer.command(b"EHLO client.test\r\n")[0] == 250
+
+
+def _small_window_peer(host: str, port: int) -> socket.socket:
+    """A client socket with a tiny receive buffer, so that unread replies fill it quickly."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.settimeout(WAIT)
+    sock.connect((host, port))
+    return sock
+
+
+def test_busy_session_outlives_the_timer_then_idles_out(
+    anyio_adapter: str, recorder: Recorder
+) -> None:
+    """The session's timer is set once and goes off one timeout after that; commands in the
+    meantime moved the deadline on, so it is set again instead of cutting the session. Once
+    the client falls silent, 421 comes one timeout after the last reply, not earlier."""
+    timeout = 0.4
+    with run_server(anyio_adapter, recorder, timeout=timeout) as running:
+        peer = RawPeer(running.host, running.port)
+        _open(peer)
+        started = time.monotonic()
+        while time.monotonic() - started < 3.5 * timeout:
+            time.sleep(timeout / 3)
+            assert peer.command(b"NOOP\r\n")[0] == 250
+        last_reply = time.monotonic()
+        code, text = peer.reply()
+        silent = time.monotonic() - last_reply
+        assert (code, text[:5]) == (421, "4.4.2")
+        assert timeout * 0.9 <= silent < timeout + 2.0
+        assert peer.at_eof()
+        peer.close()
+
+
+class _LongVerify(AsyncHandler):
+    """VRFY answered with a long multi-line reply naming the argument (about 40 KiB)."""
+
+    async def verify(self, session: Session, argument: str) -> Reply | None:
+        return Reply.make(252, "2.5.0", *(["x" * 400] * 99), f"checked {argument}")
+
+
+def test_unread_replies_queue_in_order(anyio_adapter: str) -> None:
+    """Pipelined commands whose replies overflow the socket buffers (about 12 MiB of replies):
+    the server waits for the client to read, without reading more meanwhile, and every reply
+    arrives whole and in order."""
+    count = 300
+    lines = b"".join(b"VRFY user%d\r\n" % index for index in range(count))
+    with run_server(anyio_adapter, _LongVerify()) as running:
+        sock = _small_window_peer(running.host, running.port)
+        reader = sock.makefile("rb")
+        assert reader.readline().startswith(b"220 ")
+        sender = threading.Thread(target=sock.sendall, args=(lines + b"QUIT\r\n",), daemon=True)
+        sender.start()
+        time.sleep(0.3)  # let the replies back up before anything is read
+        for index in range(count):
+            while (line := reader.readline()).startswith(b"252-"):
+                pass
+            assert line == b"252 2.5.0 checked user%d\r\n" % index
+        assert reader.readline().startswith(b"221 ")
+        sender.join(WAIT)
+        assert not sender.is_alive()
+        reader.close()
+        sock.close()
+
+
+def test_client_that_never_reads_is_dropped(anyio_adapter: str, recorder: Recorder) -> None:
+    """A reply that cannot be written within the command timeout ends the session (no 421 can
+    get through a full buffer): the connection's resources do not wait for ever."""
+    timeout = 0.4
+    with run_server(anyio_adapter, recorder, timeout=timeout) as running:
+        sock = _small_window_peer(running.host, running.port)
+        sock.setblocking(False)
+        started = time.monotonic()
+        sent_total = 0
+        chunk = b"VRFY somebody-with-a-long-name\r\n" * 256
+        # Keep the server busy writing replies nobody reads, until it stops reading too.
+        while time.monotonic() - started < 1.0:
+            try:
+                sent_total += sock.send(chunk)
+            except BlockingIOError:
+                time.sleep(0.01)
+            except ConnectionError:
+                break  # already dropped
+        assert sent_total > 0
+        recorder.wait_for(lambda: recorder.disconnects == 1, timeout=timeout + 5.0)
+        assert time.monotonic() - started < timeout + 6.0
+        sock.close()
