@@ -258,6 +258,7 @@ class _DriverBase:
             if (
                 self._message_deadline is None
                 and self.options.data_timeout is not None
+                and b"354" in data  # (cheaper than the search on every reply)
                 and _GO_AHEAD.search(data)
             ):
                 # The core answers DATA with 354 itself (there is no event for it) and may hold
@@ -355,7 +356,19 @@ class _DriverBase:
                 break
             if event is NEED_DATA or event is PAUSED:
                 break
-            yield from self._dispatch(event)
+            # The events of every message first, without a generator per event; and a default
+            # hook answered here needs no _Call and no round trip through _advance. (Exact
+            # types: anything else, subclasses included, goes through _dispatch.)
+            if type(event) is BodyChunk:
+                yield from self._body_chunk(event.data)
+            elif type(event) is RcptTo:
+                yield from self._rcpt(event)
+            elif type(event) is MailFrom:
+                yield from self._mail(event)
+            elif type(event) is EndOfMessage:
+                yield from self._end_of_message(event)
+            else:
+                yield from self._dispatch(event)
 
     def _dispatch(self, event: object) -> Steps:
         conn, session = self.conn, self.session
@@ -364,16 +377,9 @@ class _DriverBase:
         elif isinstance(event, EndOfMessage):
             yield from self._end_of_message(event)
         elif isinstance(event, RcptTo):
-            result = yield _Call("rcpt", (session, event.address, event.params))
-            if self._answer(result) and session.envelope is not None:
-                session.envelope.rcpt_to.append(event.address)
-                session.envelope.rcpt_params.append(event.params)
+            yield from self._rcpt(event)
         elif isinstance(event, MailFrom):
-            yield from self._abort_message()
-            result = yield _Call("mail", (session, event.address, event.params))
-            session.envelope = None
-            if self._answer(result):
-                session.envelope = Envelope(mail_from=event.address, mail_params=event.params)
+            yield from self._mail(event)
         elif isinstance(event, Hello):
             yield from self._abort_message()
             session.envelope = None
@@ -430,6 +436,30 @@ class _DriverBase:
             self.close_reason = "client closed mid-message" if event.in_transaction else (
                 "client closed"
             )
+
+    def _mail(self, event: MailFrom) -> Steps:
+        session = self.session
+        if self._message_started:
+            yield from self._abort_message()
+        else:
+            self._message_deadline = None  # what _abort_message does besides the notice
+        if "mail" in self._inline:
+            result = None  # the default accepts
+        else:
+            result = yield _Call("mail", (session, event.address, event.params))
+        session.envelope = None
+        if self._answer(result):
+            session.envelope = Envelope(mail_from=event.address, mail_params=event.params)
+
+    def _rcpt(self, event: RcptTo) -> Steps:
+        session = self.session
+        if "rcpt" in self._inline:
+            result = None  # the default accepts
+        else:
+            result = yield _Call("rcpt", (session, event.address, event.params))
+        if self._answer(result) and session.envelope is not None:
+            session.envelope.rcpt_to.append(event.address)
+            session.envelope.rcpt_params.append(event.params)
 
     def _body_chunk(self, data: bytes) -> Steps:
         self._progress()  # the body moves: only the total DATA time limits it now

@@ -139,12 +139,14 @@ class _Connection(asyncio.Protocol):
     it needs input, the worker, or the end.
     """
 
-    _transport: asyncio.Transport  # set by connection_made, before anything else runs
+    # Set by connection_made, before anything else runs (no driver for a refused connection,
+    # which is _finished from the start).
+    _transport: asyncio.Transport
+    _driver: AsyncServerDriver
 
     def __init__(self, server: Server, loop: asyncio.AbstractEventLoop) -> None:
         self._server = server
         self._loop = loop
-        self._driver: AsyncServerDriver | None = None
         #: Set once the session is over and the transport is gone (or given up on).
         self.done: asyncio.Future[None] = loop.create_future()
         self._backlog: collections.deque[bytes] = collections.deque()  # b"": end of input
@@ -198,7 +200,21 @@ class _Connection(asyncio.Protocol):
             self._hand_off(_GREET)
 
     def data_received(self, data: bytes) -> None:
-        """Queue the bytes and, unless the worker owns the driver, handle them now."""
+        """Handle the bytes now, or queue them while the worker owns the driver (or replies
+        wait to drain, or earlier bytes are still queued)."""
+        if not (self._busy or self._write_paused or self._backlog):
+            # The common case, without the queue. (Reading is paused before a 220 to STARTTLS
+            # and the TLS job is _busy, so no plaintext gets here while want_tls is set.)
+            try:
+                done = self._driver.receive_nowait(data)
+            except Exception:
+                self._internal_error()
+                return
+            if done:
+                self._proceed()
+            else:
+                self._hand_off(_RESUME)
+            return
         self._backlog.append(data)
         self._backlog_size += len(data)
         if not self._busy:
@@ -217,8 +233,6 @@ class _Connection(asyncio.Protocol):
         """The transport is gone: what was queued is handled, then the session ends."""
         self._lost = True
         self._write_paused = False
-        if self._driver is None:
-            return  # a refused connection
         if self._finished:
             self._done()
             return
@@ -243,7 +257,7 @@ class _Connection(asyncio.Protocol):
 
     def start_shutdown(self) -> None:
         """Graceful shutdown: the transaction in flight finishes, then ``421``."""
-        if self._ending or self._driver is None:
+        if self._ending:
             return
         self._driver.start_shutdown()
         if not self._busy:
@@ -267,7 +281,6 @@ class _Connection(asyncio.Protocol):
         """Flush replies, then feed queued input to the driver, until it needs more input, a
         handler call must be awaited, TLS starts, or the session ends. Not while ``_busy``."""
         driver = self._driver
-        assert driver is not None
         backlog = self._backlog
         try:
             while True:
@@ -321,7 +334,6 @@ class _Connection(asyncio.Protocol):
         if self._ending or self._lost:
             return
         driver = self._driver
-        assert driver is not None
         if self._write_paused:
             driver.close_reason = "connection error: replies not read in time"
             self._backlog.clear()
@@ -342,7 +354,6 @@ class _Connection(asyncio.Protocol):
         self._timer.cancel()
         self._backlog.clear()
         driver = self._driver
-        assert driver is not None
         try:
             finished = driver.finish_nowait()
         except Exception:
@@ -381,7 +392,6 @@ class _Connection(asyncio.Protocol):
     def _internal_error(self) -> None:
         # A bug must cost one connection, never the server.
         driver = self._driver
-        assert driver is not None
         logger.exception("connection %d: internal error", driver.session.id)
         driver.close_reason = "internal error"
         if self._ending:
@@ -405,7 +415,6 @@ class _Connection(asyncio.Protocol):
 
     async def _work(self) -> None:
         driver = self._driver
-        assert driver is not None
         while True:
             job = self._job
             try:
@@ -449,7 +458,6 @@ class _Connection(asyncio.Protocol):
         """Shutdown gave up on a handler call: cut the connection, still run the final
         notices (as the task-per-connection server did), and end."""
         driver = self._driver
-        assert driver is not None
         self._busy = True  # callbacks only queue from now on
         self.abort()
         self._timer.cancel()
@@ -468,7 +476,6 @@ class _Connection(asyncio.Protocol):
         options = self._server.options
         driver = self._driver
         assert options.tls_context is not None
-        assert driver is not None
         self._backlog.clear()
         self._backlog_size = 0
         transport = await self._loop.start_tls(
