@@ -61,29 +61,49 @@ class ReplyParser:
 
     ``feed()`` appends bytes; ``next_reply()`` returns the next complete reply or ``None`` when
     more bytes are needed. ``discard()`` drops everything buffered (STARTTLS, RFC 3207 §4.2).
+
+    A server answers most commands with the very same single-line reply every time (``250 2.1.0
+    Ok`` to MAIL, ``354 ...`` to DATA): the parser remembers the :class:`Reply` of the first
+    :data:`KNOWN_REPLIES` distinct single-line replies it parsed, keyed by the exact line, and
+    hands the same immutable value back when the line comes again (no checks, regexes or
+    construction: the line passed them all the first time).
     """
+
+    #: How many distinct single-line replies are remembered per parser (a server sending unique
+    #: text, such as queue ids, fills it once and then simply misses).
+    KNOWN_REPLIES = 32
 
     def __init__(self, *, max_line_length: int, max_lines: int) -> None:
         self._max_line_length = max_line_length
         self._max_lines = max_lines
-        self._buffer = bytearray()
+        # Received bytes; those before ``_start`` were already parsed.
+        self._buffer = b""
+        self._start = 0
         # Where the search for the next LF resumes: bytes before it hold no LF (never rescan).
         self._scanned = 0
         self._code: bytes | None = None
         self._texts: list[str] = []
+        self._known: dict[bytes, Reply] = {}
 
     @property
     def in_reply(self) -> bool:
         """True when some bytes of an unfinished reply were received."""
-        return bool(self._buffer) or self._code is not None
+        return self._start < len(self._buffer) or self._code is not None
 
     def feed(self, data: bytes) -> None:
         """Append received bytes."""
-        self._buffer += data
+        if self._start >= len(self._buffer):  # the usual case: everything was parsed
+            self._buffer = bytes(data)
+            self._scanned = 0
+        else:  # the rest of a line (at most max_line_length octets) is kept
+            self._buffer = self._buffer[self._start :] + data
+            self._scanned -= self._start
+        self._start = 0
 
     def discard(self) -> None:
         """Forget everything received and not yet returned."""
-        self._buffer.clear()
+        self._buffer = b""
+        self._start = 0
         self._scanned = 0
         self._code = None
         self._texts = []
@@ -91,20 +111,25 @@ class ReplyParser:
     def next_reply(self) -> Reply | None:
         """The next complete reply, or ``None``; raises :class:`RemoteProtocolError` when the
         bytes cannot be a reply."""
+        buffer = self._buffer
+        limit = self._max_line_length
         while True:
-            end = self._buffer.find(b"\n", self._scanned)
+            start = self._start
+            end = buffer.find(b"\n", self._scanned)
             if end < 0:
-                self._scanned = len(self._buffer)
-                if self._scanned >= self._max_line_length:
-                    raise RemoteProtocolError(
-                        f"reply line longer than {self._max_line_length} octets"
-                    )
+                self._scanned = len(buffer)
+                if len(buffer) - start >= limit:
+                    raise RemoteProtocolError(f"reply line longer than {limit} octets")
                 return None
-            if end + 1 > self._max_line_length:
-                raise RemoteProtocolError(f"reply line longer than {self._max_line_length} octets")
-            line = bytes(self._buffer[: end + 1])
-            del self._buffer[: end + 1]
-            self._scanned = 0
+            end += 1
+            if end - start > limit:
+                raise RemoteProtocolError(f"reply line longer than {limit} octets")
+            self._start = self._scanned = end
+            line = buffer[start:end]
+            if self._code is None:
+                known = self._known.get(line)
+                if known is not None:
+                    return known
             reply = self._take_line(line)
             if reply is not None:
                 return reply
@@ -143,6 +168,9 @@ class ReplyParser:
         texts, self._texts, self._code = self._texts, [], None
         enhanced, lines = split_enhanced(number, texts)
         try:
-            return Reply(code=number, lines=lines, enhanced=enhanced)
+            reply = Reply(code=number, lines=lines, enhanced=enhanced)
         except LocalProtocolError as exc:  # pragma: no cover - every field was checked above
             raise RemoteProtocolError(str(exc)) from exc
+        if len(texts) == 1 and len(self._known) < self.KNOWN_REPLIES:
+            self._known[line] = reply
+        return reply
