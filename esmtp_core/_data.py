@@ -38,6 +38,8 @@ _LOOP_DOTS = 32
 _STRAY_DOTS = 16
 # RFC 5321 §4.5.2: a bare CR is a CR not followed by LF; a bare LF an LF not preceded by CR.
 _BARE_RE = re.compile(rb"\r(?!\n)|(?<!\r)\n")
+# A module constant: an enum member looked up through its class costs ~60 ns in CPython 3.11.
+_NORMALIZE = BareLineEndingPolicy.NORMALIZE
 
 
 class DataProblem(enum.Enum):
@@ -173,7 +175,7 @@ class DataDecoder:
         self._held = b"\r\n"
         self._skip = 2
         self._line = 0  # octets of the current, unfinished output line
-        self._normalize = policy is BareLineEndingPolicy.NORMALIZE
+        self._normalize = policy is _NORMALIZE
         self._max_line = max_line_length
         self._max_size = max_size
         #: Octets of message delivered so far (unstuffed; stops counting after a problem).

@@ -45,6 +45,13 @@ from ._state import SESSION_WIRE, Phase, Replies, Transaction, remember
 
 __all__ = ["SIMPLE_LINES", "CommandsMixin"]
 
+# Enum members as module constants: ``Phase.X`` costs a class attribute lookup through the
+# enum metaclass (about 60 ns in CPython 3.11) on every test of the per-command path.
+_DATA = Phase.DATA
+_BDAT = Phase.BDAT
+_STARTTLS = Phase.STARTTLS
+_BINARY_MIME = BodyType.BINARY_MIME
+
 # RFC 5321 §4.1.1.1: EHLO domain / address-literal. We accept any single printable ASCII word
 # (clients send underscores and worse); the embedding code can be stricter in its Hello policy.
 _HELLO_ARG_RE = re.compile(r"[\x21-\x7e]+\Z")
@@ -331,13 +338,13 @@ class CommandsMixin:
             self._error(Replies.NEED_MAIL)
         elif txn.chunking:
             self._error(Replies.DATA_IN_BDAT)
-        elif txn.params.body is BodyType.BINARY_MIME:
+        elif txn.params.body is _BINARY_MIME:
             self._error(Replies.DATA_BINARYMIME)  # RFC 3030 §3
         elif not txn.recipients:
             self._refuse_without_recipients()
         else:
             self._out.append(_START_DATA_WIRE)  # _send(Replies.START_DATA), prebuilt
-            self._phase = Phase.DATA
+            self._phase = _DATA
             self._decoder = DataDecoder(
                 policy=self.config.bare_line_endings,
                 max_line_length=self.config.max_data_line_length,
@@ -354,7 +361,7 @@ class CommandsMixin:
         size, last = int(match.group(1)), match.group(2) is not None
         # Whatever the verdict, exactly `size` octets follow and must be consumed (RFC 3030 §2;
         # go-smtp #315 read them as commands instead).
-        self._phase = Phase.BDAT
+        self._phase = _BDAT
         self._bdat_remaining = size
         self._bdat_last = last
         self._bdat_accepting = False
@@ -438,7 +445,7 @@ class CommandsMixin:
             # RFC 3207 §4.2 / CVE-2011-0411: anything pipelined behind STARTTLS arrived in
             # plaintext and must not be executed after the handshake.
             self._buf.clear()
-            self._phase = Phase.STARTTLS
+            self._phase = _STARTTLS
             self._notice(StartTLS())
 
     def _cmd_auth(self, argument: str) -> None:

@@ -34,6 +34,11 @@ from ._state import Phase, Replies, Transaction
 
 __all__ = ["InputMixin"]
 
+# Enum members as module constants: ``Phase.X`` costs a class attribute lookup through the
+# enum metaclass (about 60 ns in CPython 3.11) on every test of the per-command path.
+_COMMAND = Phase.COMMAND
+_CLOSED = Phase.CLOSED
+
 # Anything below SP except TAB, and DEL, has no business in a command line (RFC 5321 §4.1.1
 # allows none); CR is caught here too, so a bare CR inside a command is refused.
 _CONTROL_RE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
@@ -104,7 +109,7 @@ class InputMixin:
         if self._discarding or len(line) > self._line_limit:
             self._discarding = False
             self._count_command()
-            if self._phase is not Phase.CLOSED:
+            if self._phase is not _CLOSED:
                 self._error(Replies.LINE_TOO_LONG)
             return True
         self._commands += 1
@@ -195,7 +200,7 @@ class InputMixin:
                 self._emit_body(out)
         if decoder.done:
             self._decoder = None
-            self._phase = Phase.COMMAND
+            self._phase = _COMMAND
             problem = decoder.problem
             if problem is None:
                 self._end_of_message(decoder.size)
@@ -234,7 +239,7 @@ class InputMixin:
             self._events.append(new_body_chunk(data[start : start + size]))
 
     def _finish_bdat(self) -> None:
-        self._phase = Phase.COMMAND
+        self._phase = _COMMAND
         if not self._bdat_accepting:
             return  # the refusal was sent with the BDAT command (RFC 3030 §2; go-smtp #315)
         if self._bdat_too_big:
