@@ -30,6 +30,8 @@ __all__ = [
 ]
 
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+# A quoted local part ("john doe"@example.com), where spaces are allowed.
+_QUOTED_RE = re.compile(r'"(?:[^"\\]|\\.)*"')
 # RFC 5321 §4.5.3.1.3: a path is at most 256 octets including the angle brackets.
 _MAX_PATH_OCTETS = 256
 
@@ -38,6 +40,8 @@ def check_text(text: str, what: str) -> None:
     """Refuse control characters (CR and LF above all) and text that is not valid UTF-8."""
     if _CONTROL_RE.search(text):
         raise LocalProtocolError(f"{what} contains a control character (CR, LF, ...): {text!r}")
+    if text.isascii():  # the usual case: ASCII always encodes
+        return
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
@@ -60,10 +64,11 @@ def check_path(address: str, what: str, *, allow_empty: bool) -> None:
     if "<" in address or ">" in address:
         raise LocalProtocolError(f"{what} must be given without angle brackets: {address!r}")
     # A space may only appear inside a quoted local part ("john doe"@example.com).
-    unquoted = re.sub(r'"(?:[^"\\]|\\.)*"', "", address)
+    unquoted = _QUOTED_RE.sub("", address) if '"' in address else address
     if " " in unquoted or '"' in unquoted:
         raise LocalProtocolError(f"malformed {what}: {address!r}")
-    if len(address.encode("utf-8")) + 2 > _MAX_PATH_OCTETS:
+    octets = len(address) if address.isascii() else len(address.encode("utf-8"))
+    if octets + 2 > _MAX_PATH_OCTETS:
         raise LocalProtocolError(f"{what} longer than {_MAX_PATH_OCTETS - 2} octets")
 
 

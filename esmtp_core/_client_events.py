@@ -9,6 +9,7 @@ like any other, and the embedding code decides (an adapter typically raises
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ._capabilities import Capabilities
@@ -172,13 +173,27 @@ class TransactionResult(ClientEvent):
         counted as accepted without the server's word.
         """
         sent = dict(self.recipient_replies)
-        intended = set(self.recipients)
-        everyone = [*self.recipients, *(rcpt for rcpt in sent if rcpt not in intended)]
-        if not self.mail_reply.is_positive:
-            return {rcpt: self.mail_reply for rcpt in everyone}
-        per_recipient = {rcpt: reply for rcpt, reply in self.data_replies if rcpt is not None}
-        overall = next((reply for rcpt, reply in self.data_replies if rcpt is None), None)
-        stopper = next((reply for _, reply in self.data_replies if not reply.is_positive), None)
+        everyone: Sequence[str] = self.recipients
+        if not sent.keys() <= set(everyone):
+            # RCPTs sent for addresses not among ``recipients`` (a hand-made result): they
+            # follow the intended ones.
+            intended = set(everyone)
+            everyone = [*everyone, *(rcpt for rcpt in sent if rcpt not in intended)]
+        mail_reply = self.mail_reply
+        if mail_reply.code >= 400:
+            return dict.fromkeys(everyone, mail_reply)
+        # One pass over the data replies: per recipient (LMTP; a later one wins), the first
+        # overall one, and the first refusal.
+        per_recipient: dict[str, Reply] = {}
+        overall: Reply | None = None
+        stopper: Reply | None = None
+        for rcpt, data_reply in self.data_replies:
+            if rcpt is not None:
+                per_recipient[rcpt] = data_reply
+            elif overall is None:
+                overall = data_reply
+            if stopper is None and data_reply.code >= 400:
+                stopper = data_reply
         result: dict[str, Reply] = {}
         for rcpt in everyone:
             reply = sent.get(rcpt)

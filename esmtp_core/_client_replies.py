@@ -65,30 +65,36 @@ class ReplyHandling:
     # --- internals: replies ---------------------------------------------------------------------
 
     def _on_reply(self, reply: Reply) -> None:
-        if not self._inflight:
+        inflight = self._inflight
+        if not inflight:
             if reply.code == 421:
                 self._end(reply)
                 return
             raise RemoteProtocolError(f"reply nobody asked for: {reply}", reply=reply)
-        command = self._inflight[0]
-        if reply.is_intermediate and not (
-            (reply.code == 354 and command.kind is Kind.DATA)
-            or (reply.code == 334 and command.kind is Kind.AUTH)
+        command = inflight[0]
+        code = reply.code
+        kind = command.kind
+        if 300 <= code < 400 and not (
+            (code == 354 and kind is Kind.DATA) or (code == 334 and kind is Kind.AUTH)
         ):
-            raise RemoteProtocolError(f"unexpected {reply.code} to {command.verb}", reply=reply)
-        if command.kind is Kind.DATA and 200 <= reply.code < 300:
-            raise RemoteProtocolError(f"{reply.code} to DATA instead of 354", reply=reply)
-        if command.kind is Kind.AUTH and reply.code == 334:
+            raise RemoteProtocolError(f"unexpected {code} to {command.verb}", reply=reply)
+        if kind is Kind.DATA and 200 <= code < 300:
+            raise RemoteProtocolError(f"{code} to DATA instead of 354", reply=reply)
+        if kind is Kind.AUTH and code == 334:
             self._auth_challenge(command, reply)
             return
-        if command.kind is Kind.DATA_END or (command.kind is Kind.BDAT and command.last):
+        if kind is Kind.DATA_END or (kind is Kind.BDAT and command.last):
             self._end_of_data_reply(command, reply)
         else:
-            self._inflight.popleft()
+            inflight.popleft()
             if command is self._blocking:
                 self._blocking = None
-            self._dispatch(command, reply)
-        if reply.code == 421 and self._ended is None:
+            txn = command.transaction
+            if txn is not None:  # MAIL, RCPT, DATA, BDAT: the most frequent replies
+                self._transaction_reply(command, txn, reply)
+            else:
+                self._dispatch(command, reply)
+        if code == 421 and self._ended is None:
             self._end(reply)
 
     def _dispatch(self, command: Command, reply: Reply) -> None:
@@ -140,19 +146,20 @@ class ReplyHandling:
             self._events.append(
                 CommandReply(verb=command.verb, argument=command.argument, reply=reply)
             )
+        positive = reply.code < 400
         if kind is Kind.MAIL:
             txn.mail_reply = reply
-            if not reply.is_positive:
+            if not positive:
                 self._fail(txn)
         elif kind is Kind.RCPT:
             txn.recipient_replies.append((command.argument, reply))
-            if reply.is_positive:
+            if positive:
                 txn.accepted.append(command.argument)
             elif txn.aggregate and txn.all_recipients_answered and not txn.accepted:
                 self._fail(txn)
         elif kind is Kind.DATA:
             self._data_reply(txn, reply)
-        elif kind is Kind.BDAT and not reply.is_positive and not txn.failed:
+        elif kind is Kind.BDAT and not positive and not txn.failed:
             txn.data_replies.append((None, reply))
             self._fail(txn)
         self._maybe_finish(txn)

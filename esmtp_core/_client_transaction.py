@@ -17,7 +17,7 @@ from ._client_commands import build_mail, build_rcpt, needs_smtputf8
 from ._client_state import ClientState, Command, Kind, Transaction
 from ._config import ClientConfig
 from ._errors import LocalProtocolError
-from ._params import BodyType, MailParams, RcptParams
+from ._params import NO_MAIL_PARAMS, NO_RCPT_PARAMS, BodyType, MailParams, RcptParams
 from ._stuffing import DotStuffer, LineEndingNormalizer, normalize_line_endings
 
 if TYPE_CHECKING:
@@ -133,39 +133,41 @@ class TransactionCommands:
             raise LocalProtocolError("a transaction needs at least one recipient")
         caps = self.capabilities
         config = self.config
-        params = mail_params or MailParams()
-        pairs = [(r, RcptParams()) if isinstance(r, str) else r for r in recipients]
+        params = mail_params or NO_MAIL_PARAMS
+        pairs = [(r, NO_RCPT_PARAMS) if isinstance(r, str) else r for r in recipients]
         use_bdat = caps.chunking and config.use_chunking
+        # The parameters to add, applied in one ``dataclasses.replace`` (none in the usual case).
+        added: dict[str, object] = {}
+        body = params.body
         if binary:
             if not (use_bdat and caps.binarymime and config.use_binarymime):
                 raise LocalProtocolError("binary body needs CHUNKING and BINARYMIME")
-            params = dataclasses.replace(params, body=BodyType.BINARY_MIME)
-        elif (
-            params.body is None
-            and eight_bit is not False
-            and caps.eightbitmime
-            and config.use_8bitmime
-        ):
-            params = dataclasses.replace(params, body=BodyType.EIGHT_BIT_MIME)
-        if params.body is BodyType.BINARY_MIME:
+            body = added["body"] = BodyType.BINARY_MIME
+        elif body is None and eight_bit is not False and caps.eightbitmime and config.use_8bitmime:
+            body = added["body"] = BodyType.EIGHT_BIT_MIME
+        if body is BodyType.BINARY_MIME:
             if not use_bdat:  # RFC 3030 §3: BINARYMIME content only travels in BDAT
                 raise LocalProtocolError("BODY=BINARYMIME needs BDAT (CHUNKING, use_chunking)")
             binary = True
         if size is not None and params.size is None and caps.size is not None and config.use_size:
-            params = dataclasses.replace(params, size=size)
+            added["size"] = size
         limit = caps.size_limit
         if size is not None and limit is not None and size > limit:
             raise LocalProtocolError(f"message of {size} octets exceeds the server's SIZE {limit}")
-        addresses = [sender, *(address for address, _ in pairs)]
-        if any(needs_smtputf8(a) for a in addresses) and not params.smtputf8:
+        smtputf8 = params.smtputf8
+        if not smtputf8 and not (
+            sender.isascii() and all(address.isascii() for address, _ in pairs)
+        ):
             if not self._smtputf8_usable():
                 raise LocalProtocolError("non-ASCII addresses need SMTPUTF8, not offered")
-            params = dataclasses.replace(params, smtputf8=True)
+            smtputf8 = added["smtputf8"] = True
+        if added:
+            params = dataclasses.replace(params, **added)  # type: ignore[arg-type]
         # Build every line first: a refusal must leave nothing half-queued.
         txn = Transaction(
             sender=sender,
             aggregate=True,
-            smtputf8=params.smtputf8,
+            smtputf8=smtputf8,
             lmtp=config.lmtp,
             use_bdat=use_bdat,
             binary=binary,
@@ -173,7 +175,7 @@ class TransactionCommands:
         )
         commands = [Command(Kind.MAIL, "MAIL", build_mail(sender, params, caps), sender, txn)]
         for address, rcpt_params in pairs:
-            line = build_rcpt(address, rcpt_params, caps, smtputf8=params.smtputf8)
+            line = build_rcpt(address, rcpt_params, caps, smtputf8=smtputf8)
             commands.append(Command(Kind.RCPT, "RCPT", line, address, txn))
             txn.recipients.append(address)
         txn.body_started = True
