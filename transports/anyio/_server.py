@@ -18,6 +18,7 @@ import math
 import socket
 import ssl
 import time
+from collections.abc import Awaitable, Callable
 
 import anyio
 import anyio.abc
@@ -29,6 +30,7 @@ from anyio.streams.tls import TLSAttribute, TLSStream
 from .._base import ServerBase, busy_reply
 from .._driver import AsyncServerDriver
 from ..handler import AsyncHandler, Handler
+from ._asyncio_readiness import ReadWatch, checkpoint, running_asyncio
 
 __all__ = ["Server"]
 
@@ -56,11 +58,13 @@ class _Connection:
     """One client: its socket (or, once TLS is up, its stream) and its driver."""
 
     __slots__ = ("done", "driver", "handshaking", "pending", "reading", "scope", "send_lock",
-                 "sock", "stream", "timer", "timer_at", "write_since")
+                 "sock", "stream", "timer", "timer_at", "watch", "write_since")
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: socket.socket, watch: ReadWatch | None) -> None:
         #: The raw socket while the connection is plaintext; None once a stream owns it.
         self.sock: socket.socket | None = sock
+        #: On asyncio, the socket's registration with the loop (see ``_asyncio_readiness``).
+        self.watch = watch
         self.stream: anyio.abc.ByteStream | None = None
         self.driver: AsyncServerDriver | None = None
         self.scope = anyio.CancelScope()
@@ -114,10 +118,17 @@ class Server(ServerBase[Handler | AsyncHandler]):
         self._accept_scope: anyio.CancelScope | None = None
         self._stopped: anyio.Event | None = None
         self._closing = False
+        # On asyncio, reads wait through a ReadWatch and the reply's turn of the loop is a bare
+        # asyncio.sleep(0); elsewhere anyio's own calls (set in start()).
+        self._asyncio = False
+        self._checkpoint: Callable[[], Awaitable[None]] = anyio.lowlevel.checkpoint
 
     async def start(self) -> None:
         """Bind and listen (connections are accepted by :meth:`serve_forever`)."""
         self._stopped = anyio.Event()
+        self._asyncio = running_asyncio()
+        if self._asyncio:
+            self._checkpoint = checkpoint
         self._accept_scope = anyio.CancelScope()
         listener = await anyio.create_tcp_listener(local_host=self.host, local_port=self.port)
         self._listener = listener
@@ -273,10 +284,14 @@ class Server(ServerBase[Handler | AsyncHandler]):
                 return await record.stream.receive(_READ_SIZE)
             except _STREAM_ERRORS:
                 return b""
+        watch = record.watch
         while True:
             # Wait first, then recv: after a reply the client has rarely answered yet, so a
             # recv first would mostly fail (a wasted system call and exception).
-            await anyio.wait_readable(sock)
+            if watch is not None:
+                await watch.wait()
+            else:
+                await anyio.wait_readable(sock)
             try:
                 return sock.recv(_READ_SIZE)
             except (BlockingIOError, InterruptedError):
@@ -285,7 +300,7 @@ class Server(ServerBase[Handler | AsyncHandler]):
                 return b""  # reset: as if it had closed
 
     async def _serve_connection(self, sock: socket.socket) -> None:
-        record = _Connection(sock)
+        record = _Connection(sock, ReadWatch(sock) if self._asyncio else None)
         self._connections[record] = None
         try:
             with record.scope:
@@ -312,6 +327,8 @@ class Server(ServerBase[Handler | AsyncHandler]):
     async def _close(record: _Connection) -> None:
         if record.stream is not None:
             await anyio.aclose_forcefully(record.stream)
+        if record.watch is not None:
+            record.watch.close()
         if record.sock is not None:
             anyio.notify_closing(record.sock)  # the event loop forgets the descriptor first
             record.sock.close()
@@ -404,7 +421,7 @@ class Server(ServerBase[Handler | AsyncHandler]):
                 # One turn of the event loop before the reply goes out: the other connections'
                 # ready work runs first and replies leave in batches (paired runs under
                 # smtp-source: less system time per message on both backends).
-                await anyio.lowlevel.checkpoint()
+                await self._checkpoint()
                 if not self._send_now(record):
                     await self._drain(record, None)
             if driver.closed:
@@ -452,6 +469,9 @@ class Server(ServerBase[Handler | AsyncHandler]):
         record.handshaking = True
         try:
             if record.sock is not None:
+                if record.watch is not None:
+                    record.watch.close()  # the stream's transport registers it its own way
+                    record.watch = None
                 try:
                     record.stream = await anyio.abc.SocketStream.from_socket(record.sock)
                 except ValueError as exc:  # anyio's word for "not connected (any more)"
