@@ -52,15 +52,20 @@ def _grammar(utf8: bool) -> re.Pattern[str]:
 
 
 _PATH_ASCII = _grammar(utf8=False)
-#: The shape nearly every client sends, matched on the raw command line: ``MAIL FROM:<mailbox>``
-#: or ``RCPT TO:<mailbox>`` (verbs in any case, as smtplib sends them in lower case), a
-#: Dot-string local part, a domain name, no parameters, CRLF. Every line it matches is one the
-#: full grammar accepts with the same address and no parameters (ASCII printable only, so no
-#: control or UTF-8 check is needed either); group 1 is set for MAIL, group 2 is the mailbox.
-#: Anything else (spaces, ``<>``, quoted local parts, literals, source routes, parameters, bare
-#: LF) goes through the general path.
+_SIMPLE_MAILBOX = f"{_dot_string('')}@{_domain('')}"
+#: The shapes nearly every client sends, matched on the raw command line: ``MAIL FROM:<mailbox>``
+#: with at most a ``SIZE=`` parameter (RFC 1870, as our client and smtplib send it), or
+#: ``RCPT TO:<mailbox>``; verbs and keyword in any case (smtplib sends lower case), a Dot-string
+#: local part, a domain name, CRLF. Every line it matches is one the full grammar accepts with the
+#: same address and parameters (ASCII printable only, so no control or UTF-8 check is needed
+#: either). Groups: the MAIL mailbox, the SIZE digits, the RCPT mailbox. Anything else (more
+#: spaces, ``<>``, quoted local parts, literals, source routes, other parameters, bare LF) goes
+#: through the general path.
 SIMPLE_PATH_COMMAND_RE = re.compile(
-    rf"(?:(MAIL FROM)|RCPT TO):<({_dot_string('')}@{_domain('')})>\r\n".encode("ascii"),
+    (
+        rf"(?:MAIL FROM:<({_SIMPLE_MAILBOX})>(?: SIZE=([0-9]{{1,20}}))?"
+        rf"|RCPT TO:<({_SIMPLE_MAILBOX})>)\r\n"
+    ).encode("ascii"),
     re.IGNORECASE,
 )
 _PATH_UTF8 = _grammar(utf8=True)

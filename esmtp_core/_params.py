@@ -23,6 +23,7 @@ still refused, unlike go-smtp's map).
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import re
 from collections.abc import Collection, Iterator
@@ -43,6 +44,7 @@ __all__ = [
     "RcptParams",
     "format_mail_params",
     "format_rcpt_params",
+    "mail_params_with_size",
     "parse_mail_params",
     "parse_rcpt_params",
     "xtext_decode",
@@ -105,6 +107,25 @@ class RcptParams:
 #: command, equal to what parsing an empty parameter string gives.
 NO_MAIL_PARAMS = MailParams()
 NO_RCPT_PARAMS = RcptParams()
+
+# MailParams' generated __init__ stores eight fields through object.__setattr__; for the one
+# parameter most clients send, the fields are stored through the slot descriptors instead.
+_MAIL_PARAMS_SLOTS = tuple(
+    (MailParams.__dict__[field.name].__set__, getattr(NO_MAIL_PARAMS, field.name))
+    for field in dataclasses.fields(MailParams)
+    if field.name != "size"
+)
+_set_size = MailParams.__dict__["size"].__set__
+
+
+def mail_params_with_size(size: int) -> MailParams:
+    """``MailParams(size=size)`` (RFC 1870 ``SIZE=`` alone), built faster: the same class,
+    equality and immutability."""
+    params: MailParams = object.__new__(MailParams)
+    for setter, default in _MAIL_PARAMS_SLOTS:
+        setter(params, default)
+    _set_size(params, size)
+    return params
 
 
 class ParameterError(ValueError):

@@ -35,6 +35,7 @@ from ._params import (
     NO_RCPT_PARAMS,
     BodyType,
     ParameterError,
+    mail_params_with_size,
     parse_mail_params,
     parse_rcpt_params,
 )
@@ -259,18 +260,32 @@ class CommandsMixin:
             return
         self._decide(MailFrom(address=path.address, params=params))
 
-    def _simple_mail(self, address: str) -> bool:
-        """``MAIL FROM:<address>`` without parameters, ``address`` an ASCII mailbox already
-        checked by SIMPLE_PATH_COMMAND_RE: decided here when the command is in sequence, else
-        False (and :meth:`_cmd_mail` answers the line)."""
+    def _simple_mail(self, address: str, size: bytes | None) -> bool:
+        """``MAIL FROM:<address>`` with no parameter or only ``SIZE=size``, the line already
+        checked by SIMPLE_PATH_COMMAND_RE: decided here when the command succeeds, else False
+        (and :meth:`_cmd_mail` answers the line)."""
+        config = self.config
         if (
             self._hello is None
             or self._txn is not None
-            or (self.config.auth_required and self._authenticated is None)
+            or (config.auth_required and self._authenticated is None)
         ):
             return False
-        # What _cmd_mail decides for the same line: no parameters, so nothing to refuse.
-        event = new_mail_from(address, NO_MAIL_PARAMS)
+        # What _cmd_mail decides for the same line (parse_mail_params, _body_allowed, the UTF-8
+        # check): no parameter, or a SIZE within the limit after EHLO, has nothing to refuse.
+        if size is None:
+            params = NO_MAIL_PARAMS
+        else:
+            value = int(size)
+            limit = config.max_message_size
+            if (
+                not self._esmtp
+                or (limit is not None and value > limit)
+                or "SIZE" in config.extra_mail_parameters
+            ):
+                return False
+            params = mail_params_with_size(value)
+        event = new_mail_from(address, params)
         self._pending = event  # _decide(), inlined
         self._events.append(event)
         return True

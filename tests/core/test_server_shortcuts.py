@@ -59,6 +59,7 @@ def both_paths(
 
 
 MAIL = b"MAIL FROM:<a@example.org>\r\n"
+MAIL_SIZE = b"MAIL FROM:<a@example.org> SIZE=1000\r\n"
 RCPT = b"RCPT TO:<b@example.net>\r\n"
 
 
@@ -70,6 +71,12 @@ RCPT = b"RCPT TO:<b@example.net>\r\n"
         (b"HELO c\r\n", b"mail from:<a@example.org>\r\n", {}, b"250 2.1.0"),
         (b"EHLO c\r\n" + MAIL, MAIL, {}, b"503 5.5.1"),  # nested MAIL
         (b"EHLO c\r\n", MAIL, {"auth_required": True}, b"530 5.7.0"),
+        (b"EHLO c\r\n", MAIL_SIZE, {}, b"250 2.1.0"),
+        (b"EHLO c\r\n", b"mail from:<a@example.org> size=0\r\n", {}, b"250 2.1.0"),
+        (b"HELO c\r\n", MAIL_SIZE, {}, b"555 5.5.4"),  # no extensions after HELO
+        (b"EHLO c\r\n", MAIL_SIZE, {"max_message_size": 999}, b"552 5.3.4"),
+        (b"EHLO c\r\n", MAIL_SIZE, {"max_message_size": None}, b"250 2.1.0"),
+        (b"EHLO c\r\n", MAIL_SIZE, {"extra_mail_parameters": frozenset({"SIZE"})}, b"250 2.1.0"),
         (b"EHLO c\r\n", RCPT, {}, b"503 5.5.1"),  # no MAIL yet
         (b"EHLO c\r\n" + MAIL, RCPT, {}, b"250 2.1.5"),
         (b"EHLO c\r\n" + MAIL, b"rcpt to:<b@example.net>\r\n", {}, b"250 2.1.5"),
@@ -87,6 +94,24 @@ def test_short_cut_answers_like_the_general_path(
     short, general = both_paths(setup, line, **options)
     assert short == general
     assert short[1].startswith(code)
+
+
+@pytest.mark.parametrize(
+    ("line", "options", "params"),
+    [
+        (MAIL, {}, MailParams()),
+        (MAIL_SIZE, {}, MailParams(size=1000)),
+        (b"mail from:<a@example.org> size=0\r\n", {}, MailParams(size=0)),
+        (
+            MAIL_SIZE,
+            {"extra_mail_parameters": frozenset({"SIZE"})},
+            MailParams(extra=(("SIZE", "1000"),)),
+        ),
+    ],
+)
+def test_short_cut_mail_params(line: bytes, options: dict[str, Any], params: MailParams) -> None:
+    (events, _), _ = both_paths(b"EHLO c\r\n", line, **options)
+    assert events == [MailFrom(address="a@example.org", params=params)]
 
 
 @pytest.mark.parametrize("line", [MAIL, b"DATA\r\n", b"QUIT\r\n"])
@@ -139,7 +164,7 @@ def test_short_cut_events_are_ordinary_frozen_events() -> None:
 
 
 # Letters, digits and the characters that decide between the short cut and the general path.
-_PATHISH = st.text(alphabet="aZ09.-_+@<>:\"[] \\,!~\x7f\u00e9", max_size=24)
+_PATHISH = st.text(alphabet='aZ09.-_+@<>:"[] \\,!~\x7f\u00e9', max_size=24)
 
 
 @given(_PATHISH)
@@ -163,7 +188,11 @@ def test_short_cut_path_grammar_is_a_subset_of_the_full_grammar(candidate: str) 
     "line",
     [
         b"MAIL FROM:<a@example.org>\n",  # bare LF: the general path decides
-        b"MAIL FROM:<a@example.org> SIZE=10\r\n",
+        b"MAIL FROM:<a@example.org> BODY=8BITMIME\r\n",
+        b"MAIL FROM:<a@example.org> SIZE=10 BODY=8BITMIME\r\n",
+        b"MAIL FROM:<a@example.org> SIZE=\r\n",
+        b"MAIL FROM:<a@example.org> SIZE=123456789012345678901\r\n",
+        b"RCPT TO:<a@example.org> SIZE=10\r\n",
         b"MAIL FROM: <a@example.org>\r\n",
         b"MAIL  FROM:<a@example.org>\r\n",
         b"MAIL FROM:<>\r\n",
