@@ -16,10 +16,9 @@ driver gives it, so each reply must be complete within ``timeout``, not just eac
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ssl
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Literal, TypeVar
 
@@ -166,36 +165,72 @@ class ClientBase:
         self._driver = None
 
 
-@contextlib.contextmanager
-def io_errors(
-    step: Step, options: ClientOptions, lost: tuple[type[BaseException], ...] = (OSError,)
-) -> Iterator[None]:
+class io_errors:
     """Turn what a connect, read, write or TLS handshake raised into a
-    :mod:`transports.errors` exception; ``lost`` are the stack's "connection broken" types.
+    :mod:`transports.errors` exception; ``lost`` are the stack's "connection broken" types::
+
+        with io_errors("read", options):
+            data = sock.recv(READ_SIZE)
 
     A timeout becomes :class:`SMTPTimeoutError`, a TLS failure :class:`SMTPTLSError`, a broken
     connection :class:`SMTPConnectionError` (not connected yet) or
     :class:`SMTPServerDisconnected` (it was). Our own exceptions pass unchanged.
+
+    A class rather than a ``contextlib.contextmanager`` generator: it wraps every read and write,
+    and entering and leaving it must cost next to nothing when nothing is raised.
     """
+
+    __slots__ = ("_lost", "_options", "_step")
+
+    def __init__(
+        self,
+        step: Step,
+        options: ClientOptions,
+        lost: tuple[type[BaseException], ...] = (OSError,),
+    ) -> None:
+        self._step = step
+        self._options = options
+        self._lost = lost
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if exc is None or isinstance(exc, SMTPClientError):
+            return  # nothing raised, or one of ours: passes unchanged
+        error = _translate(self._step, self._options, self._lost, exc)
+        if error is not None:
+            raise error from exc
+
+
+def _translate(
+    step: Step,
+    options: ClientOptions,
+    lost: tuple[type[BaseException], ...],
+    exc: BaseException,
+) -> SMTPClientError | None:
+    """The exception ``exc`` becomes (see :class:`io_errors`), or None to let it pass."""
     where = f"{options.host}:{options.port}"
-    try:
-        yield
-    except SMTPClientError:
-        raise
-    except _TIMEOUTS as exc:
+    if isinstance(exc, _TIMEOUTS):
         if step == "read":
-            raise reply_overdue(options) from exc
+            return reply_overdue(options)
         what = {"connect": "connecting to", "write": "writing to", "tls": "TLS handshake with"}
-        raise SMTPTimeoutError(f"{what[step]} {where} timed out") from exc
-    except ssl.SSLError as exc:  # before OSError, its base class
+        return SMTPTimeoutError(f"{what[step]} {where} timed out")
+    if isinstance(exc, ssl.SSLError):  # before OSError, its base class
         if step in ("connect", "tls"):
-            raise SMTPTLSError(f"TLS handshake with {where} failed: {exc}") from exc
-        raise SMTPServerDisconnected(f"connection lost: {exc!r}") from exc
-    except lost as exc:  # a reset is the server going away
+            return SMTPTLSError(f"TLS handshake with {where} failed: {exc}")
+        return SMTPServerDisconnected(f"connection lost: {exc!r}")
+    if isinstance(exc, lost):  # a reset is the server going away
         if step == "connect":
-            raise SMTPConnectionError(f"cannot connect to {where}: {exc}") from exc
+            return SMTPConnectionError(f"cannot connect to {where}: {exc}")
         during = {"read": "", "write": " while writing", "tls": " in the TLS handshake"}[step]
-        raise SMTPServerDisconnected(f"connection lost{during}: {exc!r}") from exc
+        return SMTPServerDisconnected(f"connection lost{during}: {exc!r}")
+    return None
 
 
 class AsyncClientBase(ClientBase):

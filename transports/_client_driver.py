@@ -392,15 +392,8 @@ class ClientDriver:
                         break
                     sender, addresses, data = envelopes[index]
                     try:
-                        params, rcpts = self._envelope(
-                            addresses,
-                            mail_params=None,
-                            rcpt_params=None,
-                            dsn_notify=None,
-                            dsn_return=None,
-                            envid=None,
-                        )
-                        conn.send_message(sender, rcpts, data, mail_params=params, binary=binary)
+                        # No parameters in a batch: the envelope is the addresses as they are.
+                        conn.send_message(sender, addresses, data, binary=binary)
                     except LocalProtocolError as exc:  # nothing of it was queued
                         results[index] = SMTPNotSupportedError(str(exc))
                     else:
