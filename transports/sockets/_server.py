@@ -1,14 +1,36 @@
-"""Single-threaded ``selectors`` server; TLS is ``SSLContext.wrap_bio`` over two ``MemoryBIO``s."""
+"""Single-threaded ``selectors`` server; TLS is ``SSLContext.wrap_bio`` over two ``MemoryBIO``s.
+
+The loop is written for the no-pipelining case that dominates real traffic (one command, one
+reply, one round trip), where the adapter's own work per round trip is what separates it from
+a C server (issue 6):
+
+* A *turn* is one piece of work for one connection (read and answer, flush, time out, greet,
+  close). A reply is sent from inside the turn, straight away, without another ``select()``;
+  only what the socket does not take waits for ``EVENT_WRITE``. The selector is touched only when
+  a connection's interest changes (rarely: back-pressure, closing), never per reply.
+* The plaintext path never goes near the TLS memory BIOs (created only for TLS connections).
+* No clock per turn: the driver keeps its own deadlines (it reads its clock when a reply goes
+  out); the loop only needs to know when the *earliest* one may fall due. Every deadline is set
+  at least the shortest configured timeout after the moment it is set, so "now + shortest
+  timeout" after each ``select()`` is a safe bound, and connections are only asked (``
+  read_timeout()``) when that bound has passed.
+
+Turns never touch the loop's own state (the selector, the connection table): the loop settles
+a connection after its turn. :mod:`transports.threads` relies on that to move a turn that
+blocks in a handler to another thread (see there); here :meth:`Server._turn` just runs it.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import selectors
 import socket
 import ssl
 import threading
 import time
+from collections.abc import Callable
 
 from .._base import BlockingServerBase, busy_reply, peer_name
 from .._driver import SyncServerDriver
@@ -20,26 +42,41 @@ logger = logging.getLogger("transports.server")
 _READ_SIZE = 65536
 #: Stop reading from a client while this much output is waiting (it is not reading replies).
 _MAX_OUTPUT = 1 << 20
+_READ = selectors.EVENT_READ
+_WRITE = selectors.EVENT_WRITE
 
 
 class _Connection:
-    """One client: raw socket, optional TLS object over memory BIOs, output buffer, deadline."""
+    """One client: raw socket, optional TLS object over memory BIOs, output buffer."""
+
+    __slots__ = (
+        "away", "busy", "closed", "closing", "cut", "deadline", "driver", "handshaking",
+        "incoming", "mask", "outgoing", "output", "shutdown_applied", "sock", "tls",
+    )
 
     def __init__(self, sock: socket.socket, driver: SyncServerDriver | None) -> None:
         self.sock = sock
         self.driver = driver
         self.tls: ssl.SSLObject | None = None
-        self.incoming = ssl.MemoryBIO()
-        self.outgoing = ssl.MemoryBIO()
+        self.incoming: ssl.MemoryBIO | None = None
+        self.outgoing: ssl.MemoryBIO | None = None
         self.handshaking = False
+        #: Bytes the socket did not take yet (written on ``EVENT_WRITE``).
         self.output = bytearray()
+        #: The TLS handshake's deadline (the driver keeps the session's own deadlines).
         self.deadline: float | None = None
         #: No more input is processed; close once the output is written.
         self.closing = False
+        #: Close now, even with output pending (timed out, or the socket failed).
+        self.cut = False
+        self.closed = False
         self.shutdown_applied = False
         #: The connection is over the limit: only the 421 is sent (after TLS, when implicit).
         self.busy = driver is None
+        #: The events the selector watches for it (0: not registered).
         self.mask = 0
+        #: A turn of this connection runs on another thread (:mod:`transports.threads`).
+        self.away = False
 
 
 class Server(BlockingServerBase):
@@ -62,12 +99,22 @@ class Server(BlockingServerBase):
         self._connections: dict[_Connection, None] = {}
         self._shutdown_deadline: float | None = None
         self._shutdown_requested = False
+        self._listening = False
         self._loop_thread: int | None = None
+        options = self.options
+        timeouts = [t for t in (options.timeout, options.data_timeout) if t is not None]
+        if options.tls_context is not None:
+            timeouts.append(options.tls_handshake_timeout)
+        #: Every deadline lies at least this far after the moment it is set.
+        self._shortest_timeout = min(timeouts, default=math.inf)
+        #: No deadline falls due before this moment (``time.monotonic``).
+        self._next_check = math.inf
 
     def start(self) -> None:
         """Bind and listen; :meth:`serve_forever` then runs the loop."""
-        self._selector.register(self._listen(), selectors.EVENT_READ)
-        self._selector.register(self._wake_reader, selectors.EVENT_READ)
+        self._selector.register(self._listen(), _READ)
+        self._selector.register(self._wake_reader, _READ)
+        self._listening = True
 
     def request_shutdown(self, timeout: float | None = 30.0) -> None:
         """Ask the loop to shut down gracefully; returns at once (safe in a signal handler)."""
@@ -91,8 +138,7 @@ class Server(BlockingServerBase):
         try:
             self._run()
         finally:
-            for connection in list(self._connections):
-                self._close(connection)
+            self._close_all()
             self._selector.close()
             self._close_sockets()
             self._stopped.set()
@@ -100,239 +146,318 @@ class Server(BlockingServerBase):
     # --- the loop ---------------------------------------------------------------------------------
 
     def _run(self) -> None:
-        listening = True
+        selector, listener, wake_reader = self._selector, self._listener, self._wake_reader
+        monotonic = time.monotonic
         while True:
-            if self._shutdown_requested:
-                if listening:
-                    listening = False
-                    assert self._listener is not None
-                    self._selector.unregister(self._listener)
-                    self._listener.close()
-                for open_connection in list(self._connections):
-                    driver = open_connection.driver
-                    if not open_connection.shutdown_applied and driver is not None:
-                        open_connection.shutdown_applied = True
-                        driver.start_shutdown()
-                        self._pump(open_connection)
-                if not self._connections:
-                    return
-                deadline = self._shutdown_deadline
-                if deadline is not None and time.monotonic() >= deadline:
-                    return  # the finally of serve_forever cuts the rest
-            for key, mask in self._selector.select(self._next_timeout()):
-                if key.fileobj is self._listener:
-                    self._accept()
-                elif key.fileobj is self._wake_reader:
-                    with contextlib.suppress(OSError):
-                        self._wake_reader.recv(4096)
-                else:
-                    connection: _Connection = key.data
-                    try:
-                        if mask & selectors.EVENT_WRITE:
-                            self._write(connection)
-                        if mask & selectors.EVENT_READ and connection in self._connections:
-                            self._read(connection)
-                    except Exception:
-                        self._internal_error(connection)
-            now = time.monotonic()
-            for connection in list(self._connections):
-                if connection.deadline is not None and now >= connection.deadline:
-                    try:
-                        self._timed_out(connection)
-                    except Exception:
-                        self._internal_error(connection)
+            if self._shutdown_requested and self._shutting_down():
+                return
+            timeout = None
+            if self._next_check != math.inf:
+                timeout = max(0.0, self._next_check - monotonic())
+            ready = selector.select(timeout)
+            now = monotonic()
+            if now >= self._next_check:
+                self._check_deadlines(now)
+            # No deadline the turns below set lies before this (and when nothing is due, this
+            # makes at most one scan per shortest timeout).
+            self._next_check = min(self._next_check, now + self._shortest_timeout)
+            for key, mask in ready:
+                connection: _Connection | None = key.data
+                if connection is None:
+                    if key.fileobj is listener:
+                        self._accept()
+                    else:
+                        self._drain_wake(wake_reader)
+                    continue
+                if connection.closed:
+                    continue  # closed by an earlier turn of this round (shutdown, cut)
+                if mask & _WRITE:
+                    self._turn(connection, self._write)
+                if mask & _READ and not connection.closing:
+                    self._turn(connection, self._read)
+                # Settle only what changed: most turns leave a connection reading, output sent.
+                if connection.closing or connection.output or connection.mask != _READ:
+                    self._settle(connection)
+
+    def _shutting_down(self) -> bool:
+        """Apply a requested shutdown; True once the loop should end."""
+        self._next_check = min(self._next_check, time.monotonic() + self._shortest_timeout)
+        if self._listening:
+            self._listening = False
+            assert self._listener is not None
+            self._selector.unregister(self._listener)
+            self._listener.close()
+        for connection in list(self._connections):
+            if not connection.shutdown_applied and not connection.away:
+                connection.shutdown_applied = True
+                if connection.driver is not None and not connection.closing:
+                    self._turn(connection, self._apply_shutdown)
+                    self._settle(connection)
+        if not self._connections:
+            return True
+        deadline = self._shutdown_deadline
+        if deadline is not None:
+            if time.monotonic() >= deadline:
+                return True  # the finally of serve_forever cuts the rest
+            self._next_check = min(self._next_check, deadline)
+        return False
+
+    def _drain_wake(self, wake_reader: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            wake_reader.recv(4096)
+
+    def _turn(self, connection: _Connection, work: Callable[[_Connection], None]) -> None:
+        """Run one turn of ``connection``; a bug costs that connection, never the loop."""
+        try:
+            work(connection)
+        except Exception:
+            self._internal_error(connection)
 
     def _internal_error(self, connection: _Connection) -> None:
-        # A bug must cost one connection, never the single thread serving all of them.
         logger.exception("connection: internal error")
         if connection.driver is not None:
             connection.driver.close_reason = "internal error"
-        self._close(connection)
+        connection.closing = connection.cut = True
 
-    def _next_timeout(self) -> float | None:
-        deadlines = [c.deadline for c in self._connections if c.deadline is not None]
-        if self._shutdown_deadline is not None:
-            deadlines.append(self._shutdown_deadline)
-        if not deadlines:
-            return None
-        return max(0.0, min(deadlines) - time.monotonic())
+    def _check_deadlines(self, now: float) -> None:
+        """Time out what is due; note when the next deadline falls."""
+        nearest = math.inf
+        for connection in list(self._connections):
+            if connection.away or connection.closed:
+                continue
+            driver = connection.driver
+            if connection.handshaking or driver is None:
+                if connection.deadline is None:
+                    continue
+                left = connection.deadline - now
+            else:
+                remaining = driver.read_timeout()
+                if remaining is None:
+                    continue
+                left = remaining
+            if left <= 0:
+                self._turn(connection, self._timed_out)
+                self._settle(connection)
+            else:
+                nearest = min(nearest, now + left)
+        if self._shutdown_requested and self._shutdown_deadline is not None:
+            nearest = min(nearest, self._shutdown_deadline)
+        self._next_check = nearest
 
     def _accept(self) -> None:
+        options = self.options
         while (sock := self._accept_next()) is not None:
             sock.setblocking(False)
-            options = self.options
             driver = None
             if not self._at_capacity(len(self._connections)):
                 driver = SyncServerDriver(
-                    self.handler,
-                    options,
-                    peer=sock.getpeername(),
-                    local=sock.getsockname(),
+                    self.handler, options, peer=sock.getpeername(), local=sock.getsockname()
                 )
             connection = _Connection(sock, driver)
             self._connections[connection] = None
-            self._selector.register(sock, selectors.EVENT_READ, connection)
-            connection.mask = selectors.EVENT_READ
+            self._selector.register(sock, _READ, connection)
+            connection.mask = _READ
             if options.implicit_tls:
-                self._begin_tls(connection)
-                self._flush_tls(connection)
-                self._update(connection)
+                self._turn(connection, self._begin_implicit_tls)
             else:
-                self._established(connection)
+                self._turn(connection, self._established)
+            self._settle(connection)
+
+    def _settle(self, connection: _Connection) -> None:
+        """After a turn: close, or watch for what the connection now waits for."""
+        if connection.closed:
+            return
+        if connection.cut or (connection.closing and not connection.output):
+            self._close(connection)
+            return
+        mask = _READ if len(connection.output) < _MAX_OUTPUT and not connection.closing else 0
+        if connection.output:
+            mask |= _WRITE
+        if mask != connection.mask:
+            if connection.mask:
+                self._selector.modify(connection.sock, mask, connection)
+            else:
+                self._selector.register(connection.sock, mask, connection)
+            connection.mask = mask
+
+    def _close(self, connection: _Connection) -> None:
+        if connection.closed:
+            return
+        connection.closed = True
+        self._connections.pop(connection, None)
+        if connection.mask:
+            connection.mask = 0
+            with contextlib.suppress(KeyError, ValueError):
+                self._selector.unregister(connection.sock)
+        connection.sock.close()
+        if connection.driver is not None:
+            self._turn(connection, self._finish)
+
+    def _close_all(self) -> None:
+        """The loop is over: cut every connection still open."""
+        for connection in list(self._connections):
+            self._close(connection)
+
+    # --- turns: they touch their connection only --------------------------------------------------
 
     def _established(self, connection: _Connection) -> None:
         """TCP (or implicit TLS) is up: greet, or send the 421 of a connection over the limit."""
-        if connection.driver is None:
+        driver = connection.driver
+        if driver is None:
             self._send_app(connection, busy_reply(self.hostname, peer_name(connection.sock)))
             connection.closing = True
-            self._update(connection)
             return
-        connection.driver.start(connection.tls)
-        self._pump(connection)
+        driver.start(connection.tls)
+        self._pump(connection, driver)
+
+    def _begin_implicit_tls(self, connection: _Connection) -> None:
+        self._begin_tls(connection)
+        self._flush_tls(connection)
 
     def _begin_tls(self, connection: _Connection) -> None:
         assert self.options.tls_context is not None
-        connection.tls = self.options.tls_context.wrap_bio(
-            connection.incoming, connection.outgoing, server_side=True
+        incoming, outgoing = connection.incoming, connection.outgoing = (
+            ssl.MemoryBIO(), ssl.MemoryBIO()
         )
+        connection.tls = self.options.tls_context.wrap_bio(incoming, outgoing, server_side=True)
         connection.handshaking = True
         connection.deadline = time.monotonic() + self.options.tls_handshake_timeout
 
     def _read(self, connection: _Connection) -> None:
         try:
-            raw = connection.sock.recv(_READ_SIZE)
+            data = connection.sock.recv(_READ_SIZE)
         except (BlockingIOError, InterruptedError):
             return
         except OSError:
-            raw = b""
-        if connection.tls is None:
-            self._receive(connection, raw)
+            data = b""
+        if connection.tls is not None:
+            self._read_tls(connection, data)
             return
+        driver = connection.driver
+        if driver is None:
+            if not data:
+                connection.closing = connection.cut = True
+            return
+        driver.receive(data)
+        self._pump(connection, driver)
+        if not data:
+            connection.closing = True
+
+    def _read_tls(self, connection: _Connection, raw: bytes) -> None:
+        tls, incoming = connection.tls, connection.incoming
+        assert tls is not None
+        assert incoming is not None
         if raw:
-            connection.incoming.write(raw)
+            incoming.write(raw)
         else:
-            connection.incoming.write_eof()
+            incoming.write_eof()
         try:
             if connection.handshaking:
                 try:
-                    connection.tls.do_handshake()
+                    tls.do_handshake()
                 except ssl.SSLWantReadError:
                     self._flush_tls(connection)
-                    self._update(connection)
                     return
                 connection.handshaking = False
+                connection.deadline = None
                 self._flush_tls(connection)
                 driver = connection.driver
                 if driver is not None and driver.want_tls:
-                    driver.tls_established(connection.tls)
-                    self._pump(connection)
+                    driver.tls_established(tls)
+                    self._pump(connection, driver)
                 else:
                     self._established(connection)
             while not connection.closing:
                 try:
-                    data = connection.tls.read(_READ_SIZE)
+                    data = tls.read(_READ_SIZE)
                 except ssl.SSLWantReadError:
                     break
                 except ssl.SSLZeroReturnError:
                     data = b""
-                self._receive(connection, data)
-                if not data:
+                driver = connection.driver
+                if driver is None:
+                    if not data:
+                        connection.closing = connection.cut = True
                     break
+                driver.receive(data)
+                self._pump(connection, driver)
+                if not data:
+                    connection.closing = True
         except (ssl.SSLError, OSError) as exc:
             if connection.driver is not None:
                 connection.driver.close_reason = f"TLS error: {exc!r}"
-            self._close(connection)
+            connection.closing = connection.cut = True
 
-    def _receive(self, connection: _Connection, data: bytes) -> None:
-        driver = connection.driver
-        if driver is None or connection.closing:
-            if not data:
-                self._close(connection)
-            return
-        driver.receive(data)
-        self._pump(connection)
-        if not data and connection in self._connections:
-            connection.closing = True
-            self._update(connection)
-
-    def _pump(self, connection: _Connection) -> None:
+    def _pump(self, connection: _Connection, driver: SyncServerDriver) -> None:
         """Move the core's output to the socket; start TLS or close as the driver says."""
-        driver = connection.driver
-        assert driver is not None
-        self._send_app(connection, driver.data_to_send())
+        data = driver.data_to_send()
+        if data:
+            self._send_app(connection, data)
         if driver.closed:
             connection.closing = True
         elif driver.want_tls and connection.tls is None:
             # The 220 is already queued in plaintext; everything from now on goes through TLS.
             self._begin_tls(connection)
-        elif not connection.handshaking:
-            timeout = driver.read_timeout()
-            connection.deadline = None if timeout is None else time.monotonic() + timeout
-        self._update(connection)
 
     def _send_app(self, connection: _Connection, data: bytes) -> None:
-        if not data:
-            return
-        if connection.tls is not None and not connection.handshaking:
-            connection.tls.write(data)
+        tls = connection.tls
+        if tls is not None and not connection.handshaking:
+            tls.write(data)
             self._flush_tls(connection)
         else:
-            connection.output += data
-        self._write(connection)
+            self._send(connection, data)
 
     def _flush_tls(self, connection: _Connection) -> None:
+        assert connection.outgoing is not None
         pending = connection.outgoing.read()
         if pending:
-            connection.output += pending
-            self._write(connection)
+            self._send(connection, pending)
+
+    def _send(self, connection: _Connection, data: bytes) -> None:
+        """Send now what the socket takes; keep the rest for ``EVENT_WRITE``."""
+        if connection.output:
+            connection.output += data  # behind what is already waiting
+            return
+        try:
+            sent = connection.sock.send(data)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError:
+            connection.closing = connection.cut = True
+            return
+        if sent < len(data):
+            connection.output += memoryview(data)[sent:]
 
     def _write(self, connection: _Connection) -> None:
-        if connection.output:
-            try:
-                sent = connection.sock.send(connection.output)
-            except (BlockingIOError, InterruptedError):
-                sent = 0
-            except OSError:
-                self._close(connection)
-                return
-            del connection.output[:sent]
-        if connection.closing and not connection.output:
-            self._close(connection)
-        else:
-            self._update(connection)
+        output = connection.output
+        if not output:
+            return
+        try:
+            sent = connection.sock.send(output)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            connection.closing = connection.cut = True
+            return
+        del output[:sent]
 
-    def _update(self, connection: _Connection) -> None:
-        if connection not in self._connections:
-            return
-        mask = 0
-        if len(connection.output) < _MAX_OUTPUT and not connection.closing:
-            mask |= selectors.EVENT_READ
-        if connection.output:
-            mask |= selectors.EVENT_WRITE
-        if connection.closing and not connection.output:
-            self._close(connection)
-            return
-        if mask != connection.mask:
-            connection.mask = mask
-            if mask:
-                self._selector.modify(connection.sock, mask, connection)
-            else:  # pragma: no cover - a connection always reads or writes until closed
-                self._selector.unregister(connection.sock)
+    def _apply_shutdown(self, connection: _Connection) -> None:
+        driver = connection.driver
+        assert driver is not None
+        driver.start_shutdown()
+        self._pump(connection, driver)
 
     def _timed_out(self, connection: _Connection) -> None:
         driver = connection.driver
         if connection.handshaking or driver is None or connection.closing:
-            self._close(connection)
+            connection.closing = connection.cut = True
             return
         driver.timed_out()
-        self._pump(connection)
+        self._pump(connection, driver)
+        # The 421 goes out if the socket takes it now; a client that is not even reading does
+        # not get another timeout's worth of waiting.
+        connection.closing = connection.cut = True
 
-    def _close(self, connection: _Connection) -> None:
-        if connection not in self._connections:
-            return
-        del self._connections[connection]
-        with contextlib.suppress(KeyError, ValueError):
-            self._selector.unregister(connection.sock)
-        connection.sock.close()
-        if connection.driver is not None:
-            connection.driver.finish()
+    def _finish(self, connection: _Connection) -> None:
+        assert connection.driver is not None
+        connection.driver.finish()
