@@ -262,7 +262,7 @@ class CommandsMixin:
 
     def _simple_mail(self, address: str, size: bytes | None) -> bool:
         """``MAIL FROM:<address>`` with no parameter or only ``SIZE=size``, the line already
-        checked by SIMPLE_PATH_COMMAND_RE: decided here when the command succeeds, else False
+        checked by SIMPLE_COMMAND_RE: decided here when the command succeeds, else False
         (and :meth:`_cmd_mail` answers the line)."""
         config = self.config
         if (
@@ -373,7 +373,10 @@ class CommandsMixin:
             # goes on (its bytes will be read as commands and most likely fail).
             self._error(Replies.syntax("BDAT chunk-size [LAST]"))
             return
-        size, last = int(match.group(1)), match.group(2) is not None
+        self._start_bdat(int(match.group(1)), match.group(2) is not None)
+
+    def _start_bdat(self, size: int, last: bool) -> None:
+        """A well-formed BDAT command (also the short cut's entry point)."""
         # Whatever the verdict, exactly `size` octets follow and must be consumed (RFC 3030 §2;
         # go-smtp #315 read them as commands instead).
         self._phase = _BDAT

@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar
 
-from ._abnf import SIMPLE_PATH_COMMAND_RE
+from ._abnf import SIMPLE_COMMAND_RE
 from ._config import ServerConfig
 from ._data import DataDecoder, DataProblem
 from ._events import (
@@ -44,7 +44,7 @@ _CLOSED = Phase.CLOSED
 _CONTROL_RE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 # Body bytes fewer than this wait in the receive buffer for more (unless they finish the body).
 _SMALL_READ = 1024
-_match_simple_path = SIMPLE_PATH_COMMAND_RE.match
+_match_simple = SIMPLE_COMMAND_RE.match
 
 
 class InputMixin:
@@ -85,6 +85,7 @@ class InputMixin:
         def _maybe_finish_shutdown(self) -> None: ...
         def _simple_mail(self, address: str, size: bytes | None) -> bool: ...
         def _simple_rcpt(self, address: str) -> bool: ...
+        def _start_bdat(self, size: int, last: bool) -> None: ...
         def _auth_response(self, line: bytes) -> None: ...
         def _auth_line_too_long(self) -> None: ...
 
@@ -93,7 +94,7 @@ class InputMixin:
 
         The commonest lines take a short cut: an exact ``DATA``/``RSET``/``NOOP``/``QUIT`` line,
         or ``MAIL FROM:<mailbox>`` / ``RCPT TO:<mailbox>`` in the shape
-        :data:`~esmtp_core._abnf.SIMPLE_PATH_COMMAND_RE` admits, when the session is in a state
+        :data:`~esmtp_core._abnf.SIMPLE_COMMAND_RE` admits, when the session is in a state
         where the command succeeds. Everything else, and every error, goes through
         :meth:`_command_line`, which gives the same answer for those lines (the short cut only
         skips work whose outcome is known).
@@ -121,13 +122,17 @@ class InputMixin:
             if handler is not None:
                 handler(self, "")
                 return True
-            match = _match_simple_path(line)
+            match = _match_simple(line)
             if match is not None:
-                mail, size, rcpt = match.groups()
+                mail, size, rcpt, chunk_size, last = match.groups()
                 if rcpt is not None:
                     if self._simple_rcpt(rcpt.decode("ascii")):
                         return True
-                elif self._simple_mail(mail.decode("ascii"), size):
+                elif mail is not None:
+                    if self._simple_mail(mail.decode("ascii"), size):
+                        return True
+                else:  # BDAT: always answered by _start_bdat, as _cmd_bdat would
+                    self._start_bdat(int(chunk_size), last is not None)
                     return True
         self._command_line(line)
         return True
@@ -247,7 +252,7 @@ class InputMixin:
         if self._bdat_too_big:
             self._abort_message(Replies.TOO_BIG, last=self._bdat_last)
         elif not self._bdat_last:
-            self._send(Reply.make(250, "2.0.0", "Chunk received"))
+            self._send(Replies.CHUNK_RECEIVED)
         else:
             assert self._txn is not None
             self._end_of_message(self._txn.size)

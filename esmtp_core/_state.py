@@ -114,6 +114,7 @@ class Replies:
     TLS_IN_TRANSACTION = _r(503, "5.5.1", "STARTTLS not allowed during a mail transaction")
     TLS_READY = _r(220, "2.0.0", "Ready to start TLS")
     OK = _r(250, "2.0.0", "OK")
+    CHUNK_RECEIVED = _r(250, "2.0.0", "Chunk received")
     START_DATA = _r(354, None, "End data with <CR><LF>.<CR><LF>")
     TOO_MANY_ERRORS = _r(421, "4.7.0", "Too many errors, closing connection")
     TOO_MANY_COMMANDS = _r(421, "4.7.0", "Too many commands, closing connection")
