@@ -10,6 +10,10 @@ from __future__ import annotations
 
 __all__ = ["ReceiveBuffer"]
 
+# discard() copies a rest up to this long out of an immutable read instead of converting the read
+# into a bytearray. Bounded, so that taking many lines off one large read stays linear overall.
+_SLICE_LIMIT = 4096
+
 
 class ReceiveBuffer:
     """A FIFO of bytes with line extraction (RFC 5321 §2.3.8: lines end with CRLF; the LF is
@@ -71,10 +75,17 @@ class ReceiveBuffer:
 
     def discard(self, count: int) -> None:
         """Remove ``count`` bytes from the front."""
-        if count >= len(self.data):
+        data = self.data
+        if count >= len(data):
             self.data = b""
         elif count:
-            del self._mutable()[:count]
+            if isinstance(data, bytes) and len(data) - count <= _SLICE_LIMIT:
+                # A short rest (a BDAT chunk or the next commands behind a command line):
+                # one copy as bytes, which peek() then hands out as is, rather than a copy
+                # into a bytearray now and another out of it later.
+                self.data = data[count:]
+            else:
+                del self._mutable()[:count]
         self._searched = max(0, self._searched - count)
 
     def clear(self) -> None:
