@@ -175,9 +175,13 @@ class Server(ServerBase[Handler | AsyncHandler]):
                     logger.warning("accept failed: %s", exc)
                     await anyio.sleep(0.1)
                     break
-                sock.setblocking(False)
-                # Every reply is one send: never hold one back waiting for an ACK (Nagle).
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                try:
+                    sock.setblocking(False)
+                    # Every reply is one send: never hold one back waiting for an ACK (Nagle).
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                except OSError:  # reset before we got to it (EINVAL on some systems)
+                    sock.close()
+                    continue
                 group.start_soon(self._serve_connection, sock)
 
     async def shutdown(self, timeout: float | None = 30.0) -> None:
