@@ -147,7 +147,7 @@ class Server(BlockingServerBase):
 
     def _run(self) -> None:
         selector, listener, wake_reader = self._selector, self._listener, self._wake_reader
-        monotonic = time.monotonic
+        monotonic, turn, read, write = time.monotonic, self._turn, self._read, self._write
         while True:
             if self._shutdown_requested and self._shutting_down():
                 return
@@ -172,9 +172,9 @@ class Server(BlockingServerBase):
                 if connection.closed:
                     continue  # closed by an earlier turn of this round (shutdown, cut)
                 if mask & _WRITE:
-                    self._turn(connection, self._write)
+                    turn(connection, write)
                 if mask & _READ and not connection.closing:
-                    self._turn(connection, self._read)
+                    turn(connection, read)
                 # Settle only what changed: most turns leave a connection reading, output sent.
                 if connection.closing or connection.output or connection.mask != _READ:
                     self._settle(connection)
@@ -339,9 +339,14 @@ class Server(BlockingServerBase):
                 connection.closing = connection.cut = True
             return
         driver.receive(data)
-        self._pump(connection, driver)
-        if not data:
+        # _pump() for plaintext, inline: this is the path of nearly every round trip.
+        reply = driver.data_to_send()
+        if reply:
+            self._send(connection, reply)
+        if driver.closed or not data:
             connection.closing = True
+        elif driver.want_tls:
+            self._begin_tls(connection)  # the 220 went out in plaintext, the rest is TLS
 
     def _read_tls(self, connection: _Connection, raw: bytes) -> None:
         tls, incoming = connection.tls, connection.incoming
