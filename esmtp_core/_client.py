@@ -103,6 +103,8 @@ class ClientConnection(TransactionCommands, ReplyHandling):
         self._hello_done = False
         self._caps: Capabilities | None = None
         self._txn: Transaction | None = None
+        #: MAIL/RCPT lines without parameters, by (verb, address): see ``start_transaction``.
+        self._lines: dict[tuple[str, str], bytes] = {}
         self._open: list[Transaction] = []
         self._tls_active = self.config.tls_on_connect
         self._tls_pending = False

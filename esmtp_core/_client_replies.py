@@ -162,7 +162,8 @@ class ReplyHandling:
         elif kind is Kind.BDAT and not positive and not txn.failed:
             txn.data_replies.append((None, reply))
             self._fail(txn)
-        self._maybe_finish(txn)
+        if not txn.outstanding:  # (the test _maybe_finish starts with, saving a call)
+            self._maybe_finish(txn)
 
     def _data_reply(self, txn: Transaction, reply: Reply) -> None:
         if reply.code != 354:

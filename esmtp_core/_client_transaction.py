@@ -25,6 +25,10 @@ if TYPE_CHECKING:
 
 __all__ = ["TransactionCommands"]
 
+#: How many MAIL/RCPT lines without parameters a connection keeps, by address (a bound: a
+#: client sending to ever new addresses simply builds the rest each time).
+_LINES_KEPT = 256
+
 
 class TransactionCommands:
     """MAIL, RCPT, DATA, BDAT, :meth:`start_transaction` and the body (mixed into
@@ -36,6 +40,8 @@ class TransactionCommands:
         _inflight: deque[Command]
         _txn: Transaction | None
         _open: list[Transaction]
+        _outbox: deque[Command]
+        _lines: dict[tuple[str, str], bytes]
 
         @property
         def capabilities(self) -> Capabilities: ...
@@ -173,9 +179,28 @@ class TransactionCommands:
             binary=binary,
             size_limit=limit,
         )
-        commands = [Command(Kind.MAIL, "MAIL", build_mail(sender, params, caps), sender, txn)]
+        lines = self._lines
+        if params is NO_MAIL_PARAMS:
+            # Without parameters a line depends on the address alone (it does not involve the
+            # capabilities): checked and built once per address.
+            mail = lines.get(("MAIL", sender))
+            if mail is None:
+                mail = build_mail(sender, params, caps)
+                if len(lines) < _LINES_KEPT:
+                    lines["MAIL", sender] = mail
+        else:
+            mail = build_mail(sender, params, caps)
+        commands = [Command(Kind.MAIL, "MAIL", mail, sender, txn)]
         for address, rcpt_params in pairs:
-            line = build_rcpt(address, rcpt_params, caps, smtputf8=smtputf8)
+            if rcpt_params is NO_RCPT_PARAMS:
+                key = ("RCPT+UTF8" if smtputf8 else "RCPT", address)
+                line = lines.get(key)
+                if line is None:
+                    line = build_rcpt(address, rcpt_params, caps, smtputf8=smtputf8)
+                    if len(lines) < _LINES_KEPT:
+                        lines[key] = line
+            else:
+                line = build_rcpt(address, rcpt_params, caps, smtputf8=smtputf8)
             commands.append(Command(Kind.RCPT, "RCPT", line, address, txn))
             txn.recipients.append(address)
         txn.body_started = True
@@ -191,8 +216,9 @@ class TransactionCommands:
         else:
             txn.stuffer = DotStuffer()
             commands.append(Command(Kind.DATA, "DATA", b"DATA\r\n", "", txn))
-        for command in commands:
-            self._queue(command)
+        # What ``_queue`` does for each: none of these blocks the session.
+        txn.outstanding += len(commands)
+        self._outbox.extend(commands)
 
     def send_message(
         self,
