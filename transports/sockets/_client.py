@@ -68,6 +68,11 @@ class Client(ClientBase):
         options = self.options
         with io_errors("connect", options):
             sock = socket.create_connection((options.host, options.port), options.open_timeout)
+        # Every write is a whole flight of commands (or a body): Nagle's algorithm could only
+        # hold back its last, short segment until the previous one is acknowledged. asyncio
+        # sets the same option on its TCP connections.
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._sock = sock
         try:
             if options.implicit_tls:
@@ -237,16 +242,18 @@ class Client(ClientBase):
     def _write(self, data: bytes) -> None:
         if not data:
             return
-        assert self._sock is not None
+        sock = self._sock
+        assert sock is not None
         with io_errors("write", self.options):
-            self._sock.settimeout(self.options.timeout)
-            self._sock.sendall(data)
+            _set_timeout(sock, self.options.timeout)
+            sock.sendall(data)
 
     def _read(self, timeout: float | None) -> bytes:
-        assert self._sock is not None
+        sock = self._sock
+        assert sock is not None
         with io_errors("read", self.options):
-            self._sock.settimeout(timeout)
-            return self._sock.recv(READ_SIZE)
+            _set_timeout(sock, timeout)
+            return sock.recv(READ_SIZE)
 
     def _start_tls(self) -> ssl.SSLSocket:
         assert self._sock is not None
@@ -256,3 +263,15 @@ class Client(ClientBase):
             self._sock.settimeout(options.timeout)
             self._sock = context.wrap_socket(self._sock, server_hostname=options.tls_hostname)
         return self._sock
+
+
+def _set_timeout(sock: socket.socket, timeout: float | None) -> None:
+    """``sock.settimeout(timeout)``, skipped when the socket already has that timeout to the
+    microsecond: it is a system call each time, and a write and the read of its reply usually
+    ask for the same time (the full timeout; the reply deadline starts at that read)."""
+    current = sock.gettimeout()
+    if current == timeout or (
+        current is not None and timeout is not None and abs(current - timeout) < 1e-6
+    ):
+        return
+    sock.settimeout(timeout)
