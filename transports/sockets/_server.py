@@ -248,6 +248,10 @@ class Server(BlockingServerBase):
         options = self.options
         while (sock := self._accept_next()) is not None:
             sock.setblocking(False)
+            with contextlib.suppress(OSError):
+                # Every reply is written whole: never hold one back waiting for an ACK (a second
+                # write before the client's delayed ACK would wait up to 40 ms; asyncio does this).
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             driver = None
             if not self._at_capacity(len(self._connections)):
                 driver = SyncServerDriver(
