@@ -214,14 +214,19 @@ class Server(_LoopServer):
         except Exception:
             self._internal_error(connection)
         finally:
-            with self._lock:
-                demoted = self._leader != threading.get_ident()
-                over = self._loop_over
-                if not demoted:
-                    self._in_turn = None
-                elif not over:
-                    self._returned.append(connection)
-        if demoted:
+            # A hand-off clears the mark (and the connection, being away, gets no other turn):
+            # if it is still ours, this thread still runs the loop. Plain acquire/release:
+            # this runs on every turn.
+            lock = self._lock
+            lock.acquire()
+            handed_off = self._in_turn is not connection
+            over = self._loop_over
+            if not handed_off:
+                self._in_turn = None
+            elif not over:
+                self._returned.append(connection)
+            lock.release()
+        if handed_off:
             if over:
                 self._close_detached(connection)
             else:
