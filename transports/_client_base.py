@@ -402,7 +402,9 @@ class AsyncClientBase(ClientBase):
             try:
                 want = next(steps)
                 while True:
-                    await self._write(driver.data_to_send())
+                    data = driver.data_to_send()
+                    if data:  # (no coroutine for nothing: most reads follow an empty flush)
+                        await self._write(data)
                     if want is Want.READ:
                         result: object = await self._read(driver.read_timeout())
                     elif want is Want.WRITE:
@@ -411,7 +413,9 @@ class AsyncClientBase(ClientBase):
                         result = await self._start_tls(self.options.timeout)
                     want = steps.send(result)
             except StopIteration as stop:
-                await self._write(driver.data_to_send())
+                data = driver.data_to_send()
+                if data:
+                    await self._write(data)
                 value: T = stop.value
                 return value
         except BaseException as exc:

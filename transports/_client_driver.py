@@ -187,12 +187,16 @@ class ClientDriver:
         self._deadline: float | None = None
         #: Bytes went out since the deadline was set: the next read starts a new one.
         self._sent = False
+        #: Bytes taken from the core for a ``Want.WRITE``, handed out by data_to_send().
+        self._flush = b""
 
     # --- plumbing for the adapter ---------------------------------------------------------------
 
     def data_to_send(self) -> bytes:
         """Bytes to write now; call before every read and after every operation."""
         data = self.conn.data_to_send()
+        if self._flush:  # taken from the core by _drain() to see whether a write was needed
+            data, self._flush = self._flush + data, b""
         if data:
             self._sent = True
         return data
@@ -508,8 +512,8 @@ class ClientDriver:
 
     def _drain(self) -> Steps[list[ClientEvent]]:
         """Every event the bytes received so far give (reading when there is none yet), then a
-        flush: the bytes those replies released (the next body after its 354) leave before the
-        caller spends time on the events, so the server works while we do.
+        flush (``Want.WRITE``) when those replies released bytes (the next body after its 354):
+        they leave before the caller spends time on the events, so the server works while we do.
 
         A :class:`SessionEnded` after other events is left for the next call (the core returns
         it again), so the events before it are handled first.
@@ -531,7 +535,9 @@ class ClientDriver:
                     break
                 raise _disconnected(event)
             events.append(event)
-        yield Want.WRITE
+        self._flush = conn.data_to_send()
+        if self._flush:
+            yield Want.WRITE
         return events
 
     def _core_event(self) -> ClientEvent | object:

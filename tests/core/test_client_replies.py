@@ -189,3 +189,46 @@ def test_round_trip_with_any_split(specs: list[tuple[int, list[str]]], data: st.
 def _expected_split(reply: Reply) -> tuple[str | None, str]:
     enhanced, lines = split_enhanced(reply.code, list(reply.lines))
     return enhanced, "\n".join(lines)
+
+
+def test_known_single_line_replies_are_reused() -> None:
+    """The same single-line reply parses to the very same (immutable) value again."""
+    parser = ReplyParser(max_line_length=512, max_lines=10)
+    parser.feed(b"250 2.1.0 Ok\r\n250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n")
+    first, second, third = parser.next_reply(), parser.next_reply(), parser.next_reply()
+    assert first == Reply(code=250, lines=("Ok",), enhanced="2.1.0")
+    assert second is first
+    assert third == Reply(code=250, lines=("Ok",), enhanced="2.1.5")
+    assert parser.next_reply() is None
+
+
+def test_known_reply_line_inside_a_multi_line_reply_is_parsed_as_a_line() -> None:
+    """A remembered line arriving as the last line of a multi-line reply ends that reply; it is
+    not returned on its own."""
+    parser = ReplyParser(max_line_length=512, max_lines=10)
+    parser.feed(b"250 done\r\n250-first\r\n250 done\r\n")
+    assert parser.next_reply() == Reply(code=250, lines=("done",))
+    assert parser.next_reply() == Reply(code=250, lines=("first", "done"))
+    parser.feed(b"251-other\r\n250 done\r\n")  # a mixed-code reply is refused as before
+    with pytest.raises(RemoteProtocolError):
+        parser.next_reply()
+
+
+def test_remembered_replies_are_bounded() -> None:
+    parser = ReplyParser(max_line_length=512, max_lines=10)
+    for number in range(ReplyParser.KNOWN_REPLIES * 4):
+        parser.feed(b"250 queued as %d\r\n" % number)
+        assert parser.next_reply() == Reply(code=250, lines=(f"queued as {number}",))
+    assert len(parser._known) == ReplyParser.KNOWN_REPLIES
+
+
+def test_known_line_split_across_reads() -> None:
+    parser = ReplyParser(max_line_length=512, max_lines=10)
+    parser.feed(b"354 go\r\n")
+    known = parser.next_reply()
+    for piece in (b"35", b"4 g", b"o\r", b"\n250 x\r"):
+        parser.feed(piece)
+    assert parser.next_reply() is known
+    assert parser.next_reply() is None
+    parser.feed(b"\n")
+    assert parser.next_reply() == Reply(code=250, lines=("x",))

@@ -100,3 +100,25 @@ def test_line_ending_soup(parts: list[bytes], data: st.DataObject) -> None:
     normalizer = LineEndingNormalizer()
     streamed = b"".join(normalizer.feed(chunk) for chunk in chunks) + normalizer.end()
     assert streamed == normalize_line_endings(body) == re.sub(rb"\r\n|\r|\n", b"\r\n", body)
+
+
+@given(st.binary(max_size=400), st.data())
+def test_canonical_feed_matches_the_checked_one(body: bytes, data: st.DataObject) -> None:
+    """``feed(canonical=True)`` (the line endings were normalised by the caller) gives the
+    same wire as the normal path, also when a held-back CR from an earlier chunk is pending."""
+    canonical = normalize_line_endings(body)
+    cut = data.draw(st.integers(0, len(body)))
+    head, tail = body[:cut], normalize_line_endings(body[cut:])
+    stuffer = DotStuffer()
+    wire = stuffer.feed(head) + stuffer.feed(tail, canonical=True) + stuffer.end()
+    assert wire == encode(head, tail)
+    whole = DotStuffer()
+    assert whole.feed(canonical, canonical=True) + whole.end() == encode(body)
+
+
+def test_dense_and_sparse_dot_lines_switch_strategies() -> None:
+    """Chunks with many dot lines switch to ``replace``; the output is the same either way."""
+    dense = b".a\r\n" * 200
+    sparse = b"x" * 70 + b"\r\n.y\r\n" + b"z" * 300 + b"\r\n"
+    for chunks in ([dense, sparse, dense], [sparse, dense, sparse]):
+        assert unstuff(encode(*chunks)) == b"".join(chunks)

@@ -10,6 +10,7 @@ from client_helpers import FULL_EHLO, events, one, ready
 
 from esmtp_core import (
     BodyType,
+    ClientConnection,
     ClientState,
     CommandReply,
     DataReply,
@@ -724,3 +725,48 @@ def test_outcomes_of_results_built_by_hand() -> None:
     silent = dataclasses.replace(unsent, data_replies=((None, ok),))
     assert silent.outcomes() == {"b@x": ok}
     assert silent.accepted == ("b@x",)
+
+
+# --- lines remembered per address ---------------------------------------------------------------
+
+
+def finish(conn: ClientConnection) -> bool:
+    """Answer MAIL, RCPT and DATA of an empty message, take its final dot, accept it."""
+    assert events(conn, b"250 ok\r\n250 ok\r\n354 go\r\n") == []
+    assert conn.data_to_send() == b".\r\n"
+    return result(conn, b"250 ok\r\n").ok
+
+
+def test_remembered_lines_follow_the_transaction_parameters() -> None:
+    """MAIL/RCPT lines without parameters are built once per address; a transaction with
+    parameters, SMTPUTF8 or a bad address is still built (and checked) every time."""
+    conn = ready(PIPE_ONLY)
+    for _ in range(2):
+        conn.start_transaction("a@x.org", ["b@x.org"], eight_bit=False)
+        conn.end_body()
+        assert conn.data_to_send() == b"MAIL FROM:<a@x.org>\r\nRCPT TO:<b@x.org>\r\nDATA\r\n"
+        assert finish(conn)
+    conn.start_transaction("a@x.org", ["b@x.org"], size=7)  # parameters: not the bare line
+    conn.end_body()
+    assert conn.data_to_send() == (
+        b"MAIL FROM:<a@x.org> SIZE=7 BODY=8BITMIME\r\nRCPT TO:<b@x.org>\r\nDATA\r\n"
+    )
+    assert finish(conn)
+    for _ in range(2):  # refused each time, never remembered
+        with pytest.raises(LocalProtocolError):
+            conn.start_transaction("a@x.org", ["bad\r\nRSET@x.org"])
+        with pytest.raises(LocalProtocolError):
+            conn.start_transaction("j\u00f6rg@x.org", ["b@x.org"])  # no SMTPUTF8 offered
+
+
+def test_remembered_rcpt_line_is_per_smtputf8() -> None:
+    conn = ready(use_chunking=False)
+    conn.start_transaction("a@x.org", ["j\u00f6rg@x.org"], eight_bit=False)
+    conn.end_body()
+    assert conn.data_to_send() == (
+        "MAIL FROM:<a@x.org> SMTPUTF8\r\nRCPT TO:<jörg@x.org>\r\nDATA\r\n".encode()
+    )
+    assert finish(conn)
+    conn.start_transaction("a@x.org", ["b@x.org"], eight_bit=False)
+    conn.end_body()
+    assert b"RCPT TO:<b@x.org>\r\n" in conn.data_to_send()

@@ -229,3 +229,41 @@ def test_each_operation_has_its_own_deadline() -> None:
     unbounded = ClientDriver(ClientOptions(host="mx.example", port=25, timeout=None))
     next(unbounded.connect())
     assert unbounded.read_timeout() is None
+
+
+def test_send_many_flushes_released_bodies_before_handling_results() -> None:
+    """Once a read brings the replies that release the next body (its 354), the batch yields
+    ``Want.WRITE`` so the body leaves before the results are worked on and the window refilled
+    (the server then works while the client does); only then does it read again. The window is
+    refilled once half of it is answered."""
+    driver = ClientDriver(ClientOptions(host="mx.example", port=25, timeout=10))
+    steps = driver.connect()
+    assert next(steps) is Want.READ
+    steps.send(b"220 mx.example ESMTP\r\n")
+    driver.data_to_send()
+    with pytest.raises(StopIteration):
+        steps.send(b"250-mx.example\r\n250 PIPELINING\r\n")
+    items = [(b"Subject: %d\r\n\r\nbody %d\r\n" % (i, i), "a@x.org", ["b@x.org"]) for i in range(5)]
+    batch = driver.send_many(items, window=4)
+    assert next(batch) is Want.READ
+    envelope = b"MAIL FROM:<a@x.org>\r\nRCPT TO:<b@x.org>\r\nDATA\r\n"
+    assert driver.data_to_send() == envelope
+    # The 354 releases the first body (no result yet: the batch reads on, flushing first); its
+    # final dot carries the second envelope.
+    assert batch.send(b"250 ok\r\n250 ok\r\n354 go\r\n") is Want.READ
+    assert driver.data_to_send() == b"Subject: 0\r\n\r\nbody 0\r\n.\r\n" + envelope
+    assert batch.send(b"250 queued\r\n250 ok\r\n250 ok\r\n354 go\r\n") is Want.WRITE
+    assert driver.data_to_send() == b"Subject: 1\r\n\r\nbody 1\r\n.\r\n" + envelope
+    want = batch.send(None)
+    for i in range(2, 5):
+        assert want is Want.READ
+        want = batch.send(b"250 queued\r\n250 ok\r\n250 ok\r\n354 go\r\n")
+        assert want is Want.WRITE
+        expected = b"Subject: %d\r\n\r\nbody %d\r\n.\r\n" % (i, i)
+        assert driver.data_to_send() == (expected if i == 4 else expected + envelope)
+        want = batch.send(None)
+    assert want is Want.READ
+    with pytest.raises(StopIteration) as stop:  # nothing left to flush: no Want.WRITE
+        batch.send(b"250 queued\r\n")
+    results = stop.value.value
+    assert [r.ok for r in results] == [True] * 5
