@@ -9,11 +9,12 @@ import socket
 import threading
 import time
 
+import anyio
 import pytest
 from _transport_harness import WAIT, RawPeer, Recorder, run_server
 
 from esmtp_core import Reply
-from transports.handler import AsyncHandler, Session
+from transports.handler import AsyncHandler, Envelope, Session
 
 ANYIO_ADAPTERS = ["anyio-asyncio", "anyio-trio"]
 
@@ -113,3 +114,28 @@ def test_client_that_never_reads_is_dropped(anyio_adapter: str, recorder: Record
         recorder.wait_for(lambda: recorder.disconnects == 1, timeout=timeout + 5.0)
         assert time.monotonic() - started < timeout + 6.0
         sock.close()
+
+
+class _StuckHandler(AsyncHandler):
+    """Accepts the envelope, then never finishes with the message."""
+
+    async def message(self, session: Session, envelope: Envelope, content: bytes) -> None:
+        await anyio.sleep_forever()
+
+
+def test_shutdown_cancels_a_handler_that_never_returns(anyio_adapter: str) -> None:
+    """A handler call runs outside the session's timer but inside the connection's scope: once
+    the shutdown's grace time is over, it is cancelled and the connection closed."""
+    with run_server(anyio_adapter, _StuckHandler()) as running:
+        peer = RawPeer(running.host, running.port)
+        _open(peer)
+        assert peer.command(b"MAIL FROM:<a@example.org>\r\n")[0] == 250
+        assert peer.command(b"RCPT TO:<b@example.net>\r\n")[0] == 250
+        assert peer.command(b"DATA\r\n")[0] == 354
+        peer.send(b"Subject: stuck\r\n\r\nbody\r\n.\r\n")
+        time.sleep(0.2)  # the handler is awaited by now (nothing to wait on from out here)
+        started = time.monotonic()
+        running.begin_shutdown(0.3).result(WAIT)  # type: ignore[union-attr]
+        assert time.monotonic() - started < 5.0
+        assert peer.reply()[0] in (0, 421)  # closed (or told so) without an answer for the message
+        peer.close()

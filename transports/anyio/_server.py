@@ -13,6 +13,7 @@ anyio-asyncio``). TLS (implicit, or after STARTTLS) hands the socket to an anyio
 from __future__ import annotations
 
 import collections
+import enum
 import logging
 import math
 import socket
@@ -54,11 +55,19 @@ _STREAM_ERRORS = (
 )
 
 
+class _Step(enum.Enum):
+    """Why :meth:`Server._exchange` returned."""
+
+    OVER = "the session ended"
+    STARTTLS = "the TLS handshake is due"
+    HANDLER = "a handler call must be awaited (driver.resume())"
+
+
 class _Connection:
     """One client: its socket (or, once TLS is up, its stream) and its driver."""
 
-    __slots__ = ("done", "driver", "handshaking", "pending", "reading", "scope", "send_lock",
-                 "sock", "stream", "timer", "timer_at", "watch", "write_since")
+    __slots__ = ("done", "driver", "eof", "handshaking", "pending", "reading", "scope",
+                 "send_lock", "sock", "stream", "timer", "timer_at", "watch", "write_since")
 
     def __init__(self, sock: socket.socket, watch: ReadWatch | None) -> None:
         #: The raw socket while the connection is plaintext; None once a stream owns it.
@@ -82,6 +91,8 @@ class _Connection:
         self.timer_at = math.inf
         #: The connection's task is waiting for the client's next bytes.
         self.reading = False
+        #: The client closed (the driver may still owe handler calls for it).
+        self.eof = False
         #: When ``pending`` last became non-empty (driver's clock): a write's time runs from it.
         self.write_since = 0.0
 
@@ -367,8 +378,9 @@ class Server(ServerBase[Handler | AsyncHandler]):
         off, the deadline is checked: a read still waiting past it is a timeout (``421``), a
         write still pending past it is dropped as before (the command timeout bounds a reply's
         write too); otherwise it went off early and is set again. Everything ``_exchange``
-        awaits can be interrupted and resumed that way (unsent bytes stay in ``pending``); the
-        handler calls are shielded, as they ran outside any deadline before.
+        awaits can be interrupted and resumed that way (unsent bytes stay in ``pending``). A
+        handler call that must be awaited runs outside the timer, as it ran outside any
+        deadline before (a shutdown still cancels it).
         """
         clock = time.monotonic  # the driver's clock
         pending = record.pending
@@ -395,11 +407,16 @@ class Server(ServerBase[Handler | AsyncHandler]):
                 record.timer_at = clock() + remaining
             with anyio.CancelScope(deadline=deadline) as timer:
                 record.timer, record.reading = timer, False
-                over = await self._exchange(record, driver)
+                step = await self._exchange(record, driver)
             if not timer.cancelled_caught:
-                if over:
+                if step is _Step.HANDLER:
+                    await driver.resume()
+                    if record.eof:
+                        return
+                elif step is _Step.STARTTLS:
+                    await driver.tls_established(await self._start_tls(record))
+                else:
                     return
-                await driver.tls_established(await self._start_tls(record))
                 continue
             if record.reading:
                 remaining = driver.read_timeout()
@@ -411,10 +428,10 @@ class Server(ServerBase[Handler | AsyncHandler]):
                 raise TimeoutError("writing to the client timed out")  # as fail_after
             # else: the deadline had moved on since the timer was set; set it again.
 
-    async def _exchange(self, record: _Connection, driver: AsyncServerDriver) -> bool:
-        """Reply, read, feed the driver, until the session ends (True) or STARTTLS needs the
-        handshake (False). The hot loop: per command one checkpoint, one ``send``, one wait
-        and one ``recv``."""
+    async def _exchange(self, record: _Connection, driver: AsyncServerDriver) -> _Step:
+        """Reply, read, feed the driver, until the session ends, STARTTLS needs the handshake
+        or a handler call must be awaited. The hot loop: per command one checkpoint, one
+        ``send``, one wait and one ``recv``."""
         clock = time.monotonic
         pending = record.pending
         while True:
@@ -429,9 +446,9 @@ class Server(ServerBase[Handler | AsyncHandler]):
                 if not self._send_now(record):
                     await self._drain(record, None)
             if driver.closed:
-                return True
+                return _Step.OVER
             if driver.want_tls:
-                return False
+                return _Step.STARTTLS
             remaining = driver.read_timeout()
             if remaining is not None and clock() + remaining < record.timer_at:
                 # An earlier deadline than the timer's (the DATA total time): move it.
@@ -443,10 +460,10 @@ class Server(ServerBase[Handler | AsyncHandler]):
             # Hooks the handler leaves to their defaults run inline: most commands need no
             # await (and no coroutine) here.
             if not driver.receive_nowait(chunk):
-                with anyio.CancelScope(shield=True):
-                    await driver.resume()
+                record.eof = not chunk
+                return _Step.HANDLER
             if not chunk:
-                return True
+                return _Step.OVER
 
     @staticmethod
     def _addresses(record: _Connection) -> tuple[object, object]:
