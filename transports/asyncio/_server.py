@@ -269,10 +269,11 @@ class _Connection(asyncio.Protocol):
             self._transport.abort()
 
     def cancel(self) -> None:
-        """Cancel the worker stuck in a handler call; it still runs the final notices."""
-        if self._worker is not None:
+        """Cancel the worker stuck in a handler call; it still runs the final notices. (With
+        no worker left to cancel, the connection is simply given up on.)"""
+        if self._worker is not None and not self._worker.done():
             self._worker.cancel()
-        elif not self._finished:  # pragma: no cover - only a worker can be stuck
+        else:  # pragma: no cover - only a worker can be stuck past an abort
             self._done()
 
     # --- the synchronous path ----------------------------------------------------------------
