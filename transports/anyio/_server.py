@@ -18,7 +18,9 @@ import logging
 import math
 import socket
 import ssl
+import sys
 import time
+import types
 from collections.abc import Awaitable, Callable
 
 import anyio
@@ -130,9 +132,11 @@ class Server(ServerBase[Handler | AsyncHandler]):
         self._stopped: anyio.Event | None = None
         self._closing = False
         # On asyncio, reads wait through a ReadWatch and the reply's turn of the loop is a bare
-        # asyncio.sleep(0); elsewhere anyio's own calls (set in start()).
+        # asyncio.sleep(0); on trio, trio's own calls; elsewhere anyio's (set in start()). Each
+        # anyio call looks the backend up first, twice per command.
         self._asyncio = False
         self._checkpoint: Callable[[], Awaitable[None]] = anyio.lowlevel.checkpoint
+        self._wait_readable: Callable[[socket.socket], Awaitable[None]] = anyio.wait_readable
 
     async def start(self) -> None:
         """Bind and listen (connections are accepted by :meth:`serve_forever`)."""
@@ -140,6 +144,9 @@ class Server(ServerBase[Handler | AsyncHandler]):
         self._asyncio = running_asyncio()
         if self._asyncio:
             self._checkpoint = checkpoint
+        elif (trio_lowlevel := _running_trio()) is not None:
+            self._checkpoint = trio_lowlevel.checkpoint
+            self._wait_readable = trio_lowlevel.wait_readable
         self._accept_scope = anyio.CancelScope()
         listener = await anyio.create_tcp_listener(local_host=self.host, local_port=self.port)
         self._listener = listener
@@ -289,8 +296,7 @@ class Server(ServerBase[Handler | AsyncHandler]):
             if scope.cancelled_caught:
                 raise TimeoutError("writing to the client timed out")  # as fail_after
 
-    @staticmethod
-    async def _receive(record: _Connection) -> bytes:
+    async def _receive(self, record: _Connection) -> bytes:
         """The next bytes from the client (``b""``: it closed or failed)."""
         sock = record.sock
         if sock is None:
@@ -306,7 +312,7 @@ class Server(ServerBase[Handler | AsyncHandler]):
             if watch is not None:
                 await watch.wait()
             else:
-                await anyio.wait_readable(sock)
+                await self._wait_readable(sock)
             try:
                 return sock.recv(_READ_SIZE)
             except (BlockingIOError, InterruptedError):
@@ -509,3 +515,17 @@ class Server(ServerBase[Handler | AsyncHandler]):
         finally:
             record.handshaking = False
         return record.stream.extra(TLSAttribute.ssl_object)  # noqa: S610
+
+
+def _running_trio() -> types.ModuleType | None:
+    """``trio.lowlevel`` when the caller runs under trio, else None (trio is imported only if
+    something already did)."""
+    trio = sys.modules.get("trio")
+    if trio is None:
+        return None
+    try:
+        trio.lowlevel.current_trio_token()
+    except RuntimeError:
+        return None
+    lowlevel: types.ModuleType = trio.lowlevel
+    return lowlevel
