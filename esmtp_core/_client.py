@@ -99,6 +99,10 @@ class ClientConnection(TransactionCommands, ReplyHandling):
         #: A command whose outcome decides what may follow (greeting, hello, STARTTLS, AUTH,
         #: QUIT): nothing else may be issued until its reply was processed.
         self._blocking: Command | None = self._inflight[0]
+        #: The command in flight that ended a pipelined group (RFC 2920 §3.1), if any: nothing
+        #: more is released until its reply came. There is at most one (nothing follows it
+        #: until then); cleared when its reply is processed or the session ends.
+        self._group_end: Command | None = self._inflight[0]
         self._greeted = False
         self._hello_done = False
         self._caps: Capabilities | None = None
@@ -433,7 +437,7 @@ class ClientConnection(TransactionCommands, ReplyHandling):
         group with it (RFC 2920 §3.1: a group ends after EHLO, DATA, AUTH, ...)."""
         outbox, inflight, send = self._outbox, self._inflight, self._send
         pipelining = self.pipelining
-        if inflight and (not pipelining or any(c.kind in GROUP_ENDING for c in inflight)):
+        if inflight and (not pipelining or self._group_end is not None):
             return
         while outbox:
             command = outbox.popleft()
@@ -441,7 +445,10 @@ class ClientConnection(TransactionCommands, ReplyHandling):
             if command.data:
                 send.append(command.data)
             inflight.append(command)
-            # What the loop of the RFC asks before each command, checked once: only the command
-            # just added can have ended the group.
-            if not pipelining or command.kind in GROUP_ENDING:
+            # What the rule asks before each command, checked once: only the command just added
+            # can have ended the group.
+            if command.kind in GROUP_ENDING:
+                self._group_end = command
+                return
+            if not pipelining:
                 return

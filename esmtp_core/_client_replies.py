@@ -48,6 +48,7 @@ class ReplyHandling:
     _inflight: deque[Command]
     _send: list[bytes]
     _blocking: Command | None
+    _group_end: Command | None
     _greeted: bool
     _hello_done: bool
     _caps: Capabilities | None
@@ -89,6 +90,8 @@ class ReplyHandling:
             inflight.popleft()
             if command is self._blocking:
                 self._blocking = None
+            if command is self._group_end:
+                self._group_end = None
             txn = command.transaction
             if txn is not None:  # MAIL, RCPT, DATA, BDAT: the most frequent replies
                 self._transaction_reply(command, txn, reply)
@@ -316,6 +319,7 @@ class ReplyHandling:
         self._txn = None
         self._outbox.clear()
         self._inflight.clear()
+        self._group_end = None
         self._blocking = None
         self._ended = SessionEnded(reply=reply, in_transaction=in_transaction)
 
