@@ -48,6 +48,10 @@ _BUSY_SEND_TIMEOUT = 5.0
 #: When the session's timer goes off this close to the driver's deadline (the two clocks are
 #: read microseconds apart), the deadline has passed.
 _TIMER_SLACK = 0.001
+#: The timer is moved earlier only for a deadline earlier by more than this (seconds): moving
+#: it costs a timer handle, and the deadline after a reply's write is always microseconds
+#: earlier than the timer set for that write.
+_MOVE_SLACK = 0.01
 _STREAM_ERRORS = (
     anyio.EndOfStream,
     anyio.BrokenResourceError,
@@ -62,14 +66,13 @@ class _Step(enum.Enum):
 
     OVER = "the session ended"
     STARTTLS = "the TLS handshake is due"
-    HANDLER = "a handler call must be awaited (driver.resume())"
 
 
 class _Connection:
     """One client: its socket (or, once TLS is up, its stream) and its driver."""
 
-    __slots__ = ("done", "driver", "eof", "handshaking", "pending", "reading", "scope",
-                 "send_lock", "sock", "stream", "timer", "timer_at", "watch", "write_since")
+    __slots__ = ("done", "driver", "handshaking", "pending", "reading", "scope", "send_lock",
+                 "sock", "stream", "timer", "timer_at", "watch", "write_since")
 
     def __init__(self, sock: socket.socket, watch: ReadWatch | None) -> None:
         #: The raw socket while the connection is plaintext; None once a stream owns it.
@@ -93,8 +96,6 @@ class _Connection:
         self.timer_at = math.inf
         #: The connection's task is waiting for the client's next bytes.
         self.reading = False
-        #: The client closed (the driver may still owe handler calls for it).
-        self.eof = False
         #: When ``pending`` last became non-empty (driver's clock): a write's time runs from it.
         self.write_since = 0.0
 
@@ -384,9 +385,9 @@ class Server(ServerBase[Handler | AsyncHandler]):
         off, the deadline is checked: a read still waiting past it is a timeout (``421``), a
         write still pending past it is dropped as before (the command timeout bounds a reply's
         write too); otherwise it went off early and is set again. Everything ``_exchange``
-        awaits can be interrupted and resumed that way (unsent bytes stay in ``pending``). A
-        handler call that must be awaited runs outside the timer, as it ran outside any
-        deadline before (a shutdown still cancels it).
+        awaits can be interrupted and resumed that way (unsent bytes stay in ``pending``). While
+        a handler call is awaited the timer is off, as no deadline bounded it before (a
+        shutdown still cancels it).
         """
         clock = time.monotonic  # the driver's clock
         pending = record.pending
@@ -415,14 +416,9 @@ class Server(ServerBase[Handler | AsyncHandler]):
                 record.timer, record.reading = timer, False
                 step = await self._exchange(record, driver)
             if not timer.cancelled_caught:
-                if step is _Step.HANDLER:
-                    await driver.resume()
-                    if record.eof:
-                        return
-                elif step is _Step.STARTTLS:
-                    await driver.tls_established(await self._start_tls(record))
-                else:
+                if step is _Step.OVER:
                     return
+                await driver.tls_established(await self._start_tls(record))
                 continue
             if record.reading:
                 remaining = driver.read_timeout()
@@ -435,11 +431,12 @@ class Server(ServerBase[Handler | AsyncHandler]):
             # else: the deadline had moved on since the timer was set; set it again.
 
     async def _exchange(self, record: _Connection, driver: AsyncServerDriver) -> _Step:
-        """Reply, read, feed the driver, until the session ends, STARTTLS needs the handshake
-        or a handler call must be awaited. The hot loop: per command one checkpoint, one
-        ``send``, one wait and one ``recv``."""
+        """Reply, read, feed the driver, until the session ends or STARTTLS needs the
+        handshake. The hot loop: per command one checkpoint, one ``send``, one wait and one
+        ``recv``."""
         clock = time.monotonic
         pending = record.pending
+        timeout = self.options.timeout
         while True:
             data = driver.data_to_send()
             if data:
@@ -456,7 +453,7 @@ class Server(ServerBase[Handler | AsyncHandler]):
             if driver.want_tls:
                 return _Step.STARTTLS
             remaining = driver.read_timeout()
-            if remaining is not None and clock() + remaining < record.timer_at:
+            if remaining is not None and clock() + remaining < record.timer_at - _MOVE_SLACK:
                 # An earlier deadline than the timer's (the DATA total time): move it.
                 record.timer.deadline = anyio.current_time() + remaining
                 record.timer_at = clock() + remaining
@@ -466,8 +463,14 @@ class Server(ServerBase[Handler | AsyncHandler]):
             # Hooks the handler leaves to their defaults run inline: most commands need no
             # await (and no coroutine) here.
             if not driver.receive_nowait(chunk):
-                record.eof = not chunk
-                return _Step.HANDLER
+                # A handler call runs without a deadline (as it always did; a shutdown still
+                # cancels it): the timer is off meanwhile, then bounds the reply's write.
+                timer = record.timer
+                timer.deadline = record.timer_at = math.inf
+                await driver.resume()
+                if timeout is not None:
+                    timer.deadline = anyio.current_time() + timeout
+                    record.timer_at = clock() + timeout
             if not chunk:
                 return _Step.OVER
 
