@@ -98,9 +98,14 @@ class Client(AsyncClientBase):
         with io_errors("write", self.options):
             self._writer.write(data)
             transport = self._writer.transport
-            # Mostly the data went straight out; only a backlog (or a failing connection,
-            # whose error drain() raises) needs the bounded wait.
-            if transport.get_write_buffer_size() or transport.is_closing():
+            # drain() only waits while the transport holds more than its high-water mark (the
+            # flow control that bounds our memory); below it, it returns at once, so the bounded
+            # wait (a Task and a timer for wait_for) is only worth it above the mark, or when the
+            # connection is failing (drain() raises its error).
+            if (
+                transport.get_write_buffer_size() > transport.get_write_buffer_limits()[1]
+                or transport.is_closing()
+            ):
                 await asyncio.wait_for(self._writer.drain(), self.options.timeout)
 
     async def _read(self, timeout: float | None) -> bytes:
