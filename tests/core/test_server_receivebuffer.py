@@ -42,3 +42,41 @@ def test_search_resumes_where_it_stopped() -> None:
     buf.append(b"\n")
     assert buf.extract_line() == b"a" * 1000 + b"\n"
     assert buf._searched == 0
+
+
+def test_short_rest_of_a_read_is_handed_out_without_another_copy() -> None:
+    # A BDAT command line and its chunk in one read: after the line, the chunk is a bytes object
+    # that peek() returns as is (one copy in all, not bytearray and back).
+    buf = ReceiveBuffer()
+    buf.append(b"BDAT 5 LAST\r\nhello")
+    assert buf.extract_line() == b"BDAT 5 LAST\r\n"
+    assert isinstance(buf.data, bytes)
+    rest = buf.peek(100)
+    assert rest == b"hello"
+    assert buf.peek(100) is rest
+
+
+def test_long_rest_of_a_read_is_trimmed_in_place() -> None:
+    # Many lines off one large read: the read becomes a bytearray whose front is deleted in
+    # place, so taking every line stays linear.
+    buf = ReceiveBuffer()
+    buf.append(b"NOOP\r\n" * 2000)
+    assert buf.extract_line() == b"NOOP\r\n"
+    assert isinstance(buf.data, bytearray)
+    lines = 1
+    while buf.extract_line() is not None:
+        lines += 1
+    assert lines == 2000
+    assert not buf.data
+
+
+def test_discard_keeps_the_search_position_consistent() -> None:
+    buf = ReceiveBuffer()
+    buf.append(b"abcdef")
+    assert buf.extract_line() is None
+    buf.discard(2)
+    assert buf._searched == 4
+    assert buf.data == b"cdef"
+    buf.append(b"\nxy")
+    assert buf.extract_line() == b"cdef\n"
+    assert buf.data == b"xy"

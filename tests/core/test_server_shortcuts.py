@@ -28,6 +28,7 @@ from esmtp_core import (
     ServerConnection,
 )
 from esmtp_core._abnf import SIMPLE_COMMAND_RE, parse_path
+from esmtp_core._data import DataDecoder
 from esmtp_core._state import _CACHE_LIMIT, HELLO_WIRE, SESSION_WIRE
 
 
@@ -284,3 +285,31 @@ def test_ehlo_reply_offers_auth_by_session_state() -> None:
     assert b"250-AUTH PLAIN LOGIN\r\n" in talk(make(tls_on_connect=True), b"EHLO c\r\n")
     assert b"AUTH" not in talk(make(), b"EHLO c\r\n")
     assert b"250 AUTH PLAIN LOGIN\r\n" in talk(make(auth_require_tls=False), b"EHLO c\r\n")
+
+
+@pytest.mark.parametrize(
+    ("reads", "body", "problem"),
+    [
+        ([b"x\r\n.\r\n"], b"x\r\n", None),
+        ([b"", b"x\r\n.\r\n"], b"x\r\n", None),
+        ([b".\r\n"], b"", None),  # the first line ends the data: the virtual CRLF counts
+        ([b"", b".\r\n"], b"", None),
+        ([b"..x\r\n.\r\n"], b".x\r\n", None),
+        ([b".\r", b"\r\n.\r\n"], b"", "bare"),  # held ".\r" stays after the virtual CRLF
+        ([b"\r\n.\r\n"], b"\r\n", None),
+        ([b"\n.\r\n.\r\n"], b"", "bare"),  # LF . CRLF is content, and a bare LF
+    ],
+)
+def test_decoder_first_read(reads: list[bytes], body: bytes, problem: str | None) -> None:
+    # The decoder drops its virtual CRLF up front when the first octet is not a dot; these are
+    # the first reads where that matters.
+    decoder = DataDecoder()
+    out = b""
+    for data in reads:
+        chunk, consumed = decoder.feed(data)
+        assert consumed == len(data)
+        out += chunk
+    assert decoder.done
+    assert (decoder.problem is not None) == (problem is not None)
+    if problem is None:
+        assert out == body
