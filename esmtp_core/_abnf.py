@@ -55,17 +55,19 @@ _PATH_ASCII = _grammar(utf8=False)
 _SIMPLE_MAILBOX = f"{_dot_string('')}@{_domain('')}"
 #: The shapes nearly every client sends, matched on the raw command line: ``MAIL FROM:<mailbox>``
 #: with at most a ``SIZE=`` parameter (RFC 1870, as our client and smtplib send it), or
-#: ``RCPT TO:<mailbox>``, or ``BDAT size [LAST]`` (RFC 3030 §2); verbs and keywords in any case
-#: (smtplib sends lower case), a Dot-string local part, a domain name, CRLF. Every line it matches
-#: is one the full grammar accepts with the same address and parameters (ASCII printable only, so
-#: no control or UTF-8 check is needed either). Groups: the MAIL mailbox, the SIZE digits, the
-#: RCPT mailbox, the BDAT size, `` LAST``. Anything else (more spaces, ``<>``, quoted local parts,
-#: literals, source routes, other parameters, bare LF) goes through the general path.
+#: ``RCPT TO:<mailbox>``, ``BDAT size [LAST]`` (RFC 3030 §2), or ``EHLO``/``HELO``/``LHLO``
+#: with one printable word; verbs and keywords in any case (smtplib sends lower case), a
+#: Dot-string local part, a domain name, CRLF. Every line it matches is one the full grammar
+#: accepts with the same address and parameters (ASCII printable only, so no control or UTF-8
+#: check is needed either). Groups: the MAIL mailbox, the SIZE digits, the RCPT mailbox, the BDAT
+#: size, `` LAST``, the hello verb, its argument. Anything else (more spaces, ``<>``, quoted local
+#: parts, literals, source routes, other parameters, bare LF) goes through the general path.
 SIMPLE_COMMAND_RE = re.compile(
     (
         rf"(?:MAIL FROM:<({_SIMPLE_MAILBOX})>(?: SIZE=([0-9]{{1,20}}))?"
         rf"|RCPT TO:<({_SIMPLE_MAILBOX})>"
-        rf"|BDAT ([0-9]{{1,20}})( LAST)?)\r\n"
+        rf"|BDAT ([0-9]{{1,20}})( LAST)?"
+        r"|(EHLO|HELO|LHLO) ([\x21-\x7e]+))\r\n"
     ).encode("ascii"),
     re.IGNORECASE,
 )

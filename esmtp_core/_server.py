@@ -59,6 +59,7 @@ ServerEvent = Event | AuthQuery
 
 # max_commands=None: a count no session reaches, so the per-command check needs no None test.
 _UNLIMITED = 1 << 62
+_NO_VERBS: frozenset[str] = frozenset()
 
 
 class ServerConnection(InputMixin, CommandsMixin, AuthMixin):
@@ -160,7 +161,8 @@ class ServerConnection(InputMixin, CommandsMixin, AuthMixin):
         max_commands = self.config.max_commands
         self._max_commands = _UNLIMITED if max_commands is None else max_commands
         self._accept_wire = ACCEPT_WIRE[self._enhanced, self.config.lmtp]
-        self._extra_verbs = frozenset(verb.upper() for verb in self.config.extra_commands)
+        extra = self.config.extra_commands
+        self._extra_verbs = frozenset(verb.upper() for verb in extra) if extra else _NO_VERBS
 
     # --- public state -----------------------------------------------------------------------------
 

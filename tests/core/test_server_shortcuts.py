@@ -87,6 +87,13 @@ RCPT = b"RCPT TO:<b@example.net>\r\n"
         (b"EHLO c\r\n" + MAIL + RCPT, b"DATA\r\n", {}, b"354 "),
         (b"LHLO c\r\n" + MAIL + RCPT, b"DATA\r\n", {"lmtp": True}, b"354 "),
         (b"EHLO c\r\n", b"QUIT\r\n", {}, b"221 2.0.0"),
+        (b"", b"EHLO client.example\r\n", {}, b"250-mx.example\r\n"),
+        (b"", b"ehlo [192.0.2.1]\r\n", {}, b"250-mx.example\r\n"),
+        (b"", b"HELO c\r\n", {}, b"250 mx.example\r\n"),
+        (b"EHLO c\r\n" + MAIL, b"EHLO c\r\n", {}, b"250-mx.example\r\n"),  # resets
+        (b"", b"LHLO c\r\n", {}, b"500 5.5.1"),
+        (b"", b"EHLO c\r\n", {"lmtp": True}, b"500 5.5.1"),
+        (b"", b"LHLO c\r\n", {"lmtp": True}, b"250-mx.example\r\n"),
     ],
 )
 def test_short_cut_answers_like_the_general_path(
@@ -186,8 +193,9 @@ def test_short_cut_path_grammar_is_a_subset_of_the_full_grammar(
     match = SIMPLE_COMMAND_RE.match(verb + argument.encode("utf-8") + b"\r\n")
     if match is None:
         return
-    mail, size, rcpt, chunk_size, _ = match.groups()
+    mail, size, rcpt, chunk_size, _, hello, _ = match.groups()
     assert chunk_size is None
+    assert hello is None
     mailbox = mail if verb[:1] in b"Mm" else rcpt
     assert mailbox is not None
     for utf8 in (False, True):
@@ -206,6 +214,8 @@ def test_short_cut_path_grammar_takes_the_common_shapes() -> None:
         b"RCPT TO:<Z~!@x>\r\n",
         b"BDAT 1000 LAST\r\n",
         b"bdat 0\r\n",
+        b"EHLO client.example\r\n",
+        b"helo x\r\n",
     ):
         assert SIMPLE_COMMAND_RE.match(line), line
 
