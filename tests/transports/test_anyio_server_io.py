@@ -6,6 +6,7 @@ queue up in order (or end the session once the command timeout passes)."""
 from __future__ import annotations
 
 import socket
+import ssl
 import threading
 import time
 
@@ -139,3 +140,30 @@ def test_shutdown_cancels_a_handler_that_never_returns(anyio_adapter: str) -> No
         assert time.monotonic() - started < 5.0
         assert peer.reply()[0] in (0, 421)  # closed (or told so) without an answer for the message
         peer.close()
+
+
+def test_tls_session_keeps_going_then_idles_out(
+    anyio_adapter: str, recorder: Recorder, server_tls: ssl.SSLContext, client_tls: ssl.SSLContext
+) -> None:
+    """Over TLS every read has its own deadline (a TLS read or write cannot be resumed once
+    cancelled): a busy session is not cut, an idle one gets 421 one timeout after its last
+    reply, over TLS."""
+    timeout = 0.4
+    with run_server(
+        anyio_adapter, recorder, timeout=timeout, tls_context=server_tls, implicit_tls=True
+    ) as running:
+        raw = socket.create_connection((running.host, running.port), timeout=WAIT)
+        with client_tls.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+            reader = tls.makefile("rb")
+            assert reader.readline().startswith(b"220 ")
+            started = time.monotonic()
+            while time.monotonic() - started < 3 * timeout:
+                time.sleep(timeout / 3)
+                tls.sendall(b"NOOP\r\n")
+                assert reader.readline().startswith(b"250 ")
+            last_reply = time.monotonic()
+            line = reader.readline()
+            silent = time.monotonic() - last_reply
+            assert line.startswith(b"421 4.4.2")
+            assert timeout * 0.9 <= silent < timeout + 2.0
+            reader.close()

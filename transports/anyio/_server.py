@@ -274,16 +274,19 @@ class Server(ServerBase[Handler | AsyncHandler]):
 
     async def _drain(self, record: _Connection, timeout: float | None) -> None:
         """Write everything pending, waiting for the client to take it (``timeout``: None
-        when the connection's timer bounds the wait)."""
-        async with record.send_lock:
-            pending = record.pending
-            with anyio.move_on_after(math.inf if timeout is None else timeout) as scope:
+        when the connection's timer bounds the wait, which it does for the raw socket only)."""
+        if timeout is None and record.sock is None:
+            timeout = self.options.timeout
+        with anyio.move_on_after(math.inf if timeout is None else timeout) as scope:
+            async with record.send_lock:
+                pending = record.pending
                 while pending:
                     sock = record.sock
                     if sock is None:
                         assert record.stream is not None
-                        await record.stream.send(pending[0])
-                        pending.popleft()
+                        # Taken off first: a TLS write cut short cannot be retried (the
+                        # session ends with the TimeoutError or the cancellation).
+                        await record.stream.send(pending.popleft())
                         continue
                     await anyio.wait_writable(sock)
                     try:
@@ -294,18 +297,26 @@ class Server(ServerBase[Handler | AsyncHandler]):
                         pending.popleft()
                     else:
                         pending[0] = pending[0][sent:]
-            if scope.cancelled_caught:
-                raise TimeoutError("writing to the client timed out")  # as fail_after
+        if scope.cancelled_caught:
+            raise TimeoutError("writing to the client timed out")  # as fail_after
 
-    async def _receive(self, record: _Connection) -> bytes:
-        """The next bytes from the client (``b""``: it closed or failed)."""
-        sock = record.sock
-        if sock is None:
-            assert record.stream is not None
+    @staticmethod
+    async def _receive_stream(record: _Connection, timeout: float | None) -> bytes | None:
+        """The next bytes from the client over TLS (``b""``: it closed or failed); None when
+        ``timeout`` seconds passed first."""
+        assert record.stream is not None
+        deadline = math.inf if timeout is None else anyio.current_time() + timeout
+        with anyio.CancelScope(deadline=deadline):
             try:
                 return await record.stream.receive(_READ_SIZE)
             except _STREAM_ERRORS:
                 return b""
+        return None
+
+    async def _receive(self, record: _Connection) -> bytes:
+        """The next bytes from the raw socket (``b""``: the client closed or failed)."""
+        sock = record.sock
+        assert sock is not None
         watch = record.watch
         while True:
             # Wait first, then recv: after a reply the client has rarely answered yet, so a
@@ -407,7 +418,9 @@ class Server(ServerBase[Handler | AsyncHandler]):
                 if remaining is not None and remaining <= 0:
                     driver.timed_out()  # the next read would end at once
                     continue
-            if remaining is None:
+            if remaining is None or record.sock is None:
+                # (Over TLS each read and write has its own deadline instead: a cancelled
+                # TLSStream operation cannot be resumed.)
                 deadline = record.timer_at = math.inf
             else:
                 deadline = anyio.current_time() + remaining
@@ -453,13 +466,20 @@ class Server(ServerBase[Handler | AsyncHandler]):
             if driver.want_tls:
                 return _Step.STARTTLS
             remaining = driver.read_timeout()
-            if remaining is not None and clock() + remaining < record.timer_at - _MOVE_SLACK:
-                # An earlier deadline than the timer's (the DATA total time): move it.
-                record.timer.deadline = anyio.current_time() + remaining
-                record.timer_at = clock() + remaining
-            record.reading = True
-            chunk = await self._receive(record)
-            record.reading = False
+            if record.sock is None:
+                over_tls = await self._receive_stream(record, remaining)
+                if over_tls is None:
+                    driver.timed_out()
+                    continue
+                chunk = over_tls
+            else:
+                if remaining is not None and clock() + remaining < record.timer_at - _MOVE_SLACK:
+                    # An earlier deadline than the timer's (the DATA total time): move it.
+                    record.timer.deadline = anyio.current_time() + remaining
+                    record.timer_at = clock() + remaining
+                record.reading = True
+                chunk = await self._receive(record)
+                record.reading = False
             # Hooks the handler leaves to their defaults run inline: most commands need no
             # await (and no coroutine) here.
             if not driver.receive_nowait(chunk):
@@ -468,7 +488,7 @@ class Server(ServerBase[Handler | AsyncHandler]):
                 timer = record.timer
                 timer.deadline = record.timer_at = math.inf
                 await driver.resume()
-                if timeout is not None:
+                if timeout is not None and record.sock is not None:
                     timer.deadline = anyio.current_time() + timeout
                     record.timer_at = clock() + timeout
             if not chunk:
