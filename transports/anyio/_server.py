@@ -66,13 +66,14 @@ class _Step(enum.Enum):
 
     OVER = "the session ended"
     STARTTLS = "the TLS handshake is due"
+    HANDLER = "a handler call is due, outside the timer that went off meanwhile"
 
 
 class _Connection:
     """One client: its socket (or, once TLS is up, its stream) and its driver."""
 
-    __slots__ = ("done", "driver", "handshaking", "pending", "reading", "scope", "send_lock",
-                 "sock", "stream", "timer", "timer_at", "watch", "write_since")
+    __slots__ = ("done", "driver", "eof", "handshaking", "pending", "reading", "scope",
+                 "send_lock", "sock", "stream", "timer", "timer_at", "watch", "write_since")
 
     def __init__(self, sock: socket.socket, watch: ReadWatch | None) -> None:
         #: The raw socket while the connection is plaintext; None once a stream owns it.
@@ -96,6 +97,8 @@ class _Connection:
         self.timer_at = math.inf
         #: The connection's task is waiting for the client's next bytes.
         self.reading = False
+        #: The client closed (the driver may still owe handler calls for it).
+        self.eof = False
         #: When ``pending`` last became non-empty (driver's clock): a write's time runs from it.
         self.write_since = 0.0
 
@@ -431,7 +434,12 @@ class Server(ServerBase[Handler | AsyncHandler]):
             if not timer.cancelled_caught:
                 if step is _Step.OVER:
                     return
-                await driver.tls_established(await self._start_tls(record))
+                if step is _Step.HANDLER:
+                    await driver.resume()
+                    if record.eof:
+                        return
+                else:
+                    await driver.tls_established(await self._start_tls(record))
                 continue
             if record.reading:
                 remaining = driver.read_timeout()
@@ -445,8 +453,8 @@ class Server(ServerBase[Handler | AsyncHandler]):
 
     async def _exchange(self, record: _Connection, driver: AsyncServerDriver) -> _Step:
         """Reply, read, feed the driver, until the session ends or STARTTLS needs the
-        handshake. The hot loop: per command one checkpoint, one ``send``, one wait and one
-        ``recv``."""
+        handshake (or, rarely, a handler call must run outside the timer). The hot loop: per
+        command one checkpoint, one ``send``, one wait and one ``recv``."""
         clock = time.monotonic
         pending = record.pending
         timeout = self.options.timeout
@@ -486,6 +494,11 @@ class Server(ServerBase[Handler | AsyncHandler]):
                 # A handler call runs without a deadline (as it always did; a shutdown still
                 # cancels it): the timer is off meanwhile, then bounds the reply's write.
                 timer = record.timer
+                if timer.cancel_called:
+                    # It went off as the bytes came (same turn of the loop): switching it off
+                    # would not stop the cancellation, which would land in the handler.
+                    record.eof = not chunk
+                    return _Step.HANDLER
                 timer.deadline = record.timer_at = math.inf
                 await driver.resume()
                 if timeout is not None and record.sock is not None:
