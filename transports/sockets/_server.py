@@ -1,4 +1,5 @@
-"""Single-threaded ``selectors`` server; TLS is ``SSLContext.wrap_bio`` over two ``MemoryBIO``s.
+"""Single-threaded server on non-blocking sockets and a readiness poller (``epoll``, else
+:mod:`selectors`: see :mod:`._poller`); TLS is ``SSLContext.wrap_bio`` over two ``MemoryBIO``s.
 
 The loop is written for the no-pipelining case that dominates real traffic (one command, one
 reply, one round trip), where the adapter's own work per round trip is what separates it from
@@ -6,7 +7,7 @@ a C server (issue 6):
 
 * A *turn* is one piece of work for one connection (read and answer, flush, time out, greet,
   close). A reply is sent from inside the turn, straight away, without another ``select()``;
-  only what the socket does not take waits for ``EVENT_WRITE``. The selector is touched only when
+  only what the socket does not take waits for writability. The poller is touched only when
   a connection's interest changes (rarely: back-pressure, closing), never per reply.
 * The plaintext path never goes near the TLS memory BIOs (created only for TLS connections).
 * No clock per turn: the driver keeps its own deadlines (it reads its clock when a reply goes
@@ -15,7 +16,7 @@ a C server (issue 6):
   timeout" after each ``select()`` is a safe bound, and connections are only asked (``
   read_timeout()``) when that bound has passed.
 
-Turns never touch the loop's own state (the selector, the connection table): the loop settles
+Turns never touch the loop's own state (the poller, the connection table): the loop settles
 a connection after its turn. :mod:`transports.threads` relies on that to move a turn that
 blocks in a handler to another thread (see there); here :meth:`Server._turn` just runs it.
 """
@@ -25,7 +26,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import selectors
 import socket
 import ssl
 import threading
@@ -34,6 +34,7 @@ from collections.abc import Callable
 
 from .._base import BlockingServerBase, busy_reply, peer_name
 from .._driver import SyncServerDriver
+from ._poller import READ, READABLE, WRITABLE, WRITE, Poller
 
 __all__ = ["Server"]
 
@@ -42,8 +43,6 @@ logger = logging.getLogger("transports.server")
 _READ_SIZE = 65536
 #: Stop reading from a client while this much output is waiting (it is not reading replies).
 _MAX_OUTPUT = 1 << 20
-_READ = selectors.EVENT_READ
-_WRITE = selectors.EVENT_WRITE
 
 
 class _Connection:
@@ -61,7 +60,7 @@ class _Connection:
         self.incoming: ssl.MemoryBIO | None = None
         self.outgoing: ssl.MemoryBIO | None = None
         self.handshaking = False
-        #: Bytes the socket did not take yet (written on ``EVENT_WRITE``).
+        #: Bytes the socket did not take yet (written when it is writable again).
         self.output = bytearray()
         #: The TLS handshake's deadline (the driver keeps the session's own deadlines).
         self.deadline: float | None = None
@@ -73,7 +72,7 @@ class _Connection:
         self.shutdown_applied = False
         #: The connection is over the limit: only the 421 is sent (after TLS, when implicit).
         self.busy = driver is None
-        #: The events the selector watches for it (0: not registered).
+        #: The events the poller watches for it (0: not registered).
         self.mask = 0
         #: A turn of this connection runs on another thread (:mod:`transports.threads`).
         self.away = False
@@ -95,7 +94,7 @@ class Server(BlockingServerBase):
 
     def _setup(self) -> None:
         super()._setup()
-        self._selector = selectors.DefaultSelector()
+        self._selector = Poller()
         self._connections: dict[_Connection, None] = {}
         self._shutdown_deadline: float | None = None
         self._shutdown_requested = False
@@ -112,8 +111,8 @@ class Server(BlockingServerBase):
 
     def start(self) -> None:
         """Bind and listen; :meth:`serve_forever` then runs the loop."""
-        self._selector.register(self._listen(), _READ)
-        self._selector.register(self._wake_reader, _READ)
+        self._selector.register(self._listen(), READ, None)
+        self._selector.register(self._wake_reader, READ, None)
         self._listening = True
 
     def request_shutdown(self, timeout: float | None = 30.0) -> None:
@@ -146,7 +145,9 @@ class Server(BlockingServerBase):
     # --- the loop ---------------------------------------------------------------------------------
 
     def _run(self) -> None:
-        selector, listener, wake_reader = self._selector, self._listener, self._wake_reader
+        selector, owners, wake_reader = self._selector, self._selector.owners, self._wake_reader
+        assert self._listener is not None
+        listener = self._listener.fileno()
         monotonic, turn, read, write = time.monotonic, self._turn, self._read, self._write
         while True:
             if self._shutdown_requested and self._shutting_down():
@@ -154,29 +155,31 @@ class Server(BlockingServerBase):
             timeout = None
             if self._next_check != math.inf:
                 timeout = max(0.0, self._next_check - monotonic())
-            ready = selector.select(timeout)
+            ready = selector.poll(timeout)
             now = monotonic()
             if now >= self._next_check:
                 self._check_deadlines(now)
             # No deadline the turns below set lies before this (and when nothing is due, this
             # makes at most one scan per shortest timeout).
             self._next_check = min(self._next_check, now + self._shortest_timeout)
-            for key, mask in ready:
-                connection: _Connection | None = key.data
+            for fd, events in ready:
+                connection: _Connection | None = owners.get(fd)
                 if connection is None:
-                    if key.fileobj is listener:
+                    # The listener, the wake-up socket, or (harmless) a descriptor closed
+                    # earlier in this round.
+                    if fd == listener and self._listening:
                         self._accept()
                     else:
                         self._drain_wake(wake_reader)
                     continue
                 if connection.closed:
-                    continue  # closed by an earlier turn of this round (shutdown, cut)
-                if mask & _WRITE:
+                    continue  # closed earlier in this round (by a timeout, the shutdown...)
+                if events & WRITABLE:
                     turn(connection, write)
-                if mask & _READ and not connection.closing:
+                if events & READABLE and not connection.closing:
                     turn(connection, read)
                 # Settle only what changed: most turns leave a connection reading, output sent.
-                if connection.closing or connection.output or connection.mask != _READ:
+                if connection.closing or connection.output or connection.mask != READ:
                     self._settle(connection)
 
     def _shutting_down(self) -> bool:
@@ -259,8 +262,8 @@ class Server(BlockingServerBase):
                 )
             connection = _Connection(sock, driver)
             self._connections[connection] = None
-            self._selector.register(sock, _READ, connection)
-            connection.mask = _READ
+            self._selector.register(sock, READ, connection)
+            connection.mask = READ
             if options.implicit_tls:
                 self._turn(connection, self._begin_implicit_tls)
             else:
@@ -274,12 +277,12 @@ class Server(BlockingServerBase):
         if connection.cut or (connection.closing and not connection.output):
             self._close(connection)
             return
-        mask = _READ if len(connection.output) < _MAX_OUTPUT and not connection.closing else 0
+        mask = READ if len(connection.output) < _MAX_OUTPUT and not connection.closing else 0
         if connection.output:
-            mask |= _WRITE
+            mask |= WRITE
         if mask != connection.mask:
             if connection.mask:
-                self._selector.modify(connection.sock, mask, connection)
+                self._selector.modify(connection.sock, mask)
             else:
                 self._selector.register(connection.sock, mask, connection)
             connection.mask = mask
@@ -291,7 +294,7 @@ class Server(BlockingServerBase):
         self._connections.pop(connection, None)
         if connection.mask:
             connection.mask = 0
-            with contextlib.suppress(KeyError, ValueError):
+            with contextlib.suppress(KeyError, ValueError, OSError):
                 self._selector.unregister(connection.sock)
         connection.sock.close()
         if connection.driver is not None:
@@ -423,7 +426,7 @@ class Server(BlockingServerBase):
             self._send(connection, pending)
 
     def _send(self, connection: _Connection, data: bytes) -> None:
-        """Send now what the socket takes; keep the rest for ``EVENT_WRITE``."""
+        """Send now what the socket takes; keep the rest for when it is writable."""
         if connection.output:
             connection.output += data  # behind what is already waiting
             return

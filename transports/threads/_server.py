@@ -144,7 +144,7 @@ class Server(_LoopServer):
             # Its turn runs on the thread that was running the loop: not ours to watch now.
             if connection.mask:
                 connection.mask = 0
-                with contextlib.suppress(KeyError, ValueError):
+                with contextlib.suppress(KeyError, ValueError, OSError):
                     self._selector.unregister(connection.sock)
         self._next_check = 0.0  # whatever the old thread was about to time out: look now
         try:
