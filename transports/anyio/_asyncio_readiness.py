@@ -1,16 +1,16 @@
-"""On the asyncio backend only: wait for a socket's next bytes without registering it anew.
+"""On the asyncio backend only: read a socket's next bytes without registering it anew.
 
 :func:`anyio.wait_readable` on asyncio adds the descriptor to the event loop's selector and
 removes it again on every call: two ``epoll_ctl`` system calls plus the selector's bookkeeping
 per read, the largest item of ``python -m benchmarks.profile server anyio-asyncio`` after the
-socket calls themselves. :class:`ReadWatch` keeps the descriptor registered between reads and
-only wakes the waiting task. (On trio, :func:`anyio.wait_readable` already re-arms a
-registration that stays, with one ``EPOLL_CTL_MOD``.)
+socket calls themselves. :class:`ReadWatch` keeps the descriptor registered between reads, and
+reads in the loop's callback, handing the bytes to the waiting task: read before the loop looks
+again, they are not reported a second time. (On trio, :func:`anyio.wait_readable` already
+re-arms a registration that stays, with one ``EPOLL_CTL_MOD``.)
 
-A level-triggered selector keeps reporting bytes that nobody reads yet; the watch stops watching
-after the second such report without a waiter (the first one is normal: the loop reports the
-bytes once more in the turn in which the woken task reads them), so a connection whose task is
-busy elsewhere (a handler in a worker thread) never makes the loop spin.
+Bytes that arrive while nobody waits for them (a pipelining client, a handler running) stay in
+the socket: the watch stops watching until the next read, so a level-triggered selector never
+makes the loop spin on them and the socket buffer keeps pushing back on the client.
 
 Only public asyncio API is used: ``loop.add_reader``, ``loop.remove_reader``, futures.
 """
@@ -40,45 +40,52 @@ async def checkpoint() -> None:
 
 
 class ReadWatch:
-    """One socket watched for reading by the running asyncio loop (see the module docs).
+    """One socket read through the running asyncio loop (see the module docs).
 
-    One waiter at a time (the connection's task); call :meth:`close` before the socket is
+    One reader at a time (the connection's task); call :meth:`close` before the socket is
     closed or handed to another owner.
     """
 
-    __slots__ = ("_fd", "_loop", "_registered", "_unwanted", "_waiter")
+    __slots__ = ("_fd", "_loop", "_registered", "_size", "_sock", "_waiter")
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: socket.socket, size: int) -> None:
         self._loop = asyncio.get_running_loop()
+        self._sock = sock
         self._fd = sock.fileno()
-        self._waiter: asyncio.Future[None] | None = None
+        self._size = size
+        self._waiter: asyncio.Future[bytes] | None = None
         self._registered = False
-        #: Reports of readable bytes with no task waiting for them, since the last wait.
-        self._unwanted = 0
 
-    async def wait(self) -> None:
-        """Return once the socket has bytes to read (or an error or EOF to report). Cancelling
-        the waiting task (an anyio cancel scope) interrupts it."""
-        waiter = self._loop.create_future()
+    async def receive(self) -> bytes:
+        """The next bytes, at most ``size`` (``b""``: the client closed, or reset the
+        connection). Cancelling the waiting task (an anyio cancel scope) interrupts it; bytes
+        already taken are never lost that way, because anyio does not cancel a task whose
+        future is already done (they are returned, the cancellation comes at the next await).
+        """
+        waiter: asyncio.Future[bytes] = self._loop.create_future()
         self._waiter = waiter
-        self._unwanted = 0
         if not self._registered:
             self._loop.add_reader(self._fd, self._ready)
             self._registered = True
         try:
-            await waiter
+            return await waiter
         finally:
             self._waiter = None
 
     def _ready(self) -> None:
         waiter = self._waiter
-        if waiter is not None:
-            if not waiter.done():
-                waiter.set_result(None)
+        if waiter is None or waiter.done():
+            # Bytes nobody asked for yet (pipelined, or arriving while a handler runs): leave
+            # them in the socket and stop watching until the next receive().
+            self.close()
             return
-        self._unwanted += 1
-        if self._unwanted > 1:
-            self.close()  # the next wait() registers again
+        try:
+            data = self._sock.recv(self._size)
+        except (BlockingIOError, InterruptedError):
+            return  # a spurious report
+        except OSError:
+            data = b""  # reset: as if it had closed
+        waiter.set_result(data)
 
     def close(self) -> None:
         """Stop watching (idempotent)."""

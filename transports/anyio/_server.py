@@ -321,13 +321,12 @@ class Server(ServerBase[Handler | AsyncHandler]):
         sock = record.sock
         assert sock is not None
         watch = record.watch
+        if watch is not None:
+            return await watch.receive()
         while True:
             # Wait first, then recv: after a reply the client has rarely answered yet, so a
             # recv first would mostly fail (a wasted system call and exception).
-            if watch is not None:
-                await watch.wait()
-            else:
-                await self._wait_readable(sock)
+            await self._wait_readable(sock)
             try:
                 return sock.recv(_READ_SIZE)
             except (BlockingIOError, InterruptedError):
@@ -336,7 +335,7 @@ class Server(ServerBase[Handler | AsyncHandler]):
                 return b""  # reset: as if it had closed
 
     async def _serve_connection(self, sock: socket.socket) -> None:
-        record = _Connection(sock, ReadWatch(sock) if self._asyncio else None)
+        record = _Connection(sock, ReadWatch(sock, _READ_SIZE) if self._asyncio else None)
         self._connections[record] = None
         try:
             with record.scope:
