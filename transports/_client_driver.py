@@ -56,20 +56,17 @@ Decisions where the RFCs and the issue leave room:
 from __future__ import annotations
 
 import dataclasses
-import email.message
 import enum
-import ssl
 import time
 from collections import deque
-from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
-from typing import Protocol, TypeVar
+from collections.abc import Callable, Generator, Iterable, Mapping
+from typing import TypeVar
 
 from esmtp_core import (
     NEED_DATA,
     PAUSED,
     AuthResult,
     Capabilities,
-    ChannelBinding,
     ClientConfig,
     ClientConnection,
     ClientCredentials,
@@ -92,25 +89,28 @@ from esmtp_core import (
 )
 
 from ._client_values import (
+    BatchItem,
     ClientOptions,
+    HasEnvelope,
     Message,
     SendResult,
     TlsMode,
+    channel_binding,
     default_local_hostname,
+    envelope,
     prepare_message,
+    send_error,
+    unpack_batch_item,
 )
 from .errors import (
     SMTPAuthenticationError,
     SMTPClientError,
     SMTPConnectionError,
-    SMTPDataError,
     SMTPGreetingError,
     SMTPHeloError,
     SMTPNotSupportedError,
     SMTPProtocolError,
-    SMTPRecipientsRefused,
     SMTPResponseError,
-    SMTPSenderRefused,
     SMTPServerDisconnected,
     SMTPStartTLSRefused,
     SMTPTimeoutError,
@@ -331,8 +331,9 @@ class ClientDriver:
         """One whole mail transaction; see the adapters' ``send_message``."""
         with self._operation():
             sender, addresses, data = prepare_message(message, sender, recipients)
-            params, rcpts = self._envelope(
+            params, rcpts = envelope(
                 addresses,
+                dsn=self.capabilities.dsn,
                 mail_params=mail_params,
                 rcpt_params=rcpt_params,
                 dsn_notify=dsn_notify,
@@ -350,7 +351,7 @@ class ClientDriver:
             result = SendResult.from_transaction(event)
             if result.accepted:
                 return result
-            raise _send_error(result)
+            raise send_error(result)
 
     def send_many(
         self,
@@ -377,7 +378,7 @@ class ClientDriver:
             conn = self.conn
             if conn.state is not ClientState.READY:
                 raise SMTPClientError(f"cannot send in state {conn.state.name}: connect() first")
-            prepared = [_unpack(item) for item in messages]
+            prepared = [unpack_batch_item(item) for item in messages]
             envelopes = [prepare_message(m, sender, rcpts) for m, sender, rcpts in prepared]
             results: list[SendResult | SMTPClientError | None] = [None] * len(envelopes)
             pending: deque[int] = deque()  # messages whose TransactionResult is awaited
@@ -422,7 +423,7 @@ class ClientDriver:
                         self.broken = True
                         raise SMTPProtocolError(f"expected TransactionResult, got {event!r}")
                     result = SendResult.from_transaction(event)
-                    results[pending.popleft()] = result if result.accepted else _send_error(result)
+                    results[pending.popleft()] = result if result.accepted else send_error(result)
             return [r if r is not None else SMTPClientError("not sent") for r in results]
 
     def noop(self) -> Steps[Reply]:
@@ -551,34 +552,6 @@ class ClientDriver:
             raise AssertionError("PAUSED outside STARTTLS")
         return event
 
-    def _envelope(
-        self,
-        addresses: Sequence[str],
-        *,
-        mail_params: MailParams | None,
-        rcpt_params: RcptParams | Mapping[str, RcptParams] | None,
-        dsn_notify: Iterable[DsnNotify] | None,
-        dsn_return: DsnReturn | None,
-        envid: str | None,
-    ) -> tuple[MailParams | None, list[str | tuple[str, RcptParams]]]:
-        dsn = self.capabilities.dsn
-        params = mail_params
-        if dsn and (dsn_return is not None or envid is not None):
-            params = params or MailParams()
-            params = dataclasses.replace(
-                params,
-                ret=dsn_return if dsn_return is not None else params.ret,
-                envid=envid if envid is not None else params.envid,
-            )
-        notify = frozenset(dsn_notify) if dsn_notify is not None and dsn else None
-        rcpts: list[str | tuple[str, RcptParams]] = []
-        for address in addresses:
-            given = rcpt_params.get(address) if isinstance(rcpt_params, Mapping) else rcpt_params
-            if notify is not None:
-                base = given or RcptParams()
-                given = RcptParams(notify=notify, orcpt=base.orcpt, extra=base.extra)
-            rcpts.append(address if given is None else (address, given))
-        return params, rcpts
 
     # --- bookkeeping ----------------------------------------------------------------------------
 
@@ -601,32 +574,6 @@ class _Operation:
         self._driver._busy = False
 
 
-class HasEnvelope(Protocol):
-    """A message with its envelope as attributes (``transports.threads.Outgoing``)."""
-
-    @property
-    def message(self) -> Message: ...
-    @property
-    def sender(self) -> str | None: ...
-    @property
-    def recipients(self) -> Sequence[str] | None: ...
-
-
-#: One message for :meth:`ClientDriver.send_many` with its envelope: ``(message, sender,
-#: recipients)``, or an object with those three attributes.
-BatchItem = tuple[Message, str | None, Sequence[str] | None] | HasEnvelope
-
-
-def _unpack(item: Message | BatchItem) -> tuple[Message, str | None, Sequence[str] | None]:
-    """A batch item as ``(message, sender, recipients)``."""
-    if isinstance(item, tuple):
-        message, sender, recipients = item
-        return message, sender, recipients
-    if isinstance(item, bytes | bytearray | memoryview | email.message.Message):
-        return item, None, None  # the envelope comes from the headers (or is missing)
-    return item.message, item.sender, item.recipients
-
-
 def must_close(driver: ClientDriver | None, exc: BaseException) -> bool:
     """Whether an adapter must close the connection after an operation raised ``exc``.
 
@@ -647,18 +594,6 @@ def reply_overdue(options: ClientOptions) -> SMTPTimeoutError:
     return SMTPTimeoutError(f"no reply from the server within {options.timeout}s")
 
 
-def channel_binding(tls_object: object) -> ChannelBinding | None:
-    """``tls-server-end-point`` (RFC 5929) from the server certificate, for SCRAM-*-PLUS."""
-    if not isinstance(tls_object, ssl.SSLObject | ssl.SSLSocket):
-        return None
-    certificate = tls_object.getpeercert(binary_form=True)
-    if not certificate:
-        return None
-    from .tls import server_end_point_binding  # noqa: PLC0415 - imports cryptography if present
-
-    return server_end_point_binding(certificate)
-
-
 def _disconnected(event: SessionEnded) -> SMTPServerDisconnected:
     """The error for a session that ended under an operation."""
     reply = event.reply
@@ -666,18 +601,3 @@ def _disconnected(event: SessionEnded) -> SMTPServerDisconnected:
         "the server closed the connection"
     )
     return SMTPServerDisconnected(text, reply)
-
-
-def _send_error(result: SendResult) -> SMTPClientError:
-    """The exception for a message delivered to nobody, typed by where it failed."""
-    transaction = result.transaction
-    mail = transaction.mail_reply
-    if not mail.is_positive:
-        return SMTPSenderRefused(mail, result, f"sender {result.sender!r} refused: {mail}")
-    if not any(reply.is_positive for _, reply in transaction.recipient_replies):
-        last = transaction.recipient_replies[-1][1] if transaction.recipient_replies else mail
-        listing = "; ".join(f"{rcpt}: {reply}" for rcpt, reply in result.refused.items())
-        return SMTPRecipientsRefused(last, result, f"every recipient refused ({listing})")
-    replies = [reply for _, reply in transaction.data_replies if not 200 <= reply.code < 300]
-    reply = replies[-1] if replies else mail
-    return SMTPDataError(reply, result, f"message refused: {reply}")

@@ -2,12 +2,15 @@
 arguments), :class:`SendResult` (per-recipient outcome) and :func:`prepare_message` (an
 ``EmailMessage`` turned into an envelope and bytes, as :meth:`smtplib.SMTP.send_message` does).
 
-The sequencing of the protocol is in :mod:`transports._client_driver`, which re-exports these.
+Also the batch items of ``send_many`` (:data:`BatchItem`) and :func:`send_error`, the typed
+exception for a message nobody accepted. The sequencing of the protocol is in
+:mod:`transports._client_driver`, which re-exports these.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import email.generator
 import email.message
 import email.policy
@@ -16,20 +19,37 @@ import io
 import ipaddress
 import socket
 import ssl
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
-from esmtp_core import ClientConfig, Reply, TransactionResult
+from esmtp_core import (
+    ChannelBinding,
+    ClientConfig,
+    DsnNotify,
+    DsnReturn,
+    MailParams,
+    RcptParams,
+    Reply,
+    TransactionResult,
+)
+
+from .errors import SMTPClientError, SMTPDataError, SMTPRecipientsRefused, SMTPSenderRefused
 
 __all__ = [
     "TLS_MODES",
+    "BatchItem",
     "ClientOptions",
+    "HasEnvelope",
     "Message",
     "SendResult",
     "TlsMode",
+    "channel_binding",
     "default_local_hostname",
+    "envelope",
     "prepare_message",
+    "send_error",
+    "unpack_batch_item",
 ]
 
 #: How a client uses TLS: STARTTLS required, STARTTLS when offered, TLS from the first byte
@@ -231,3 +251,92 @@ def default_local_hostname(local_address: object) -> str:
         else:
             return f"[IPv6:{ip}]" if ip.version == 6 else f"[{ip}]"
     return "localhost"
+
+
+# --- batches and failures -------------------------------------------------------------------------
+
+
+class HasEnvelope(Protocol):
+    """A message with its envelope as attributes (``transports.threads.Outgoing``)."""
+
+    @property
+    def message(self) -> Message: ...
+    @property
+    def sender(self) -> str | None: ...
+    @property
+    def recipients(self) -> Sequence[str] | None: ...
+
+
+#: One message for :meth:`ClientDriver.send_many` with its envelope: ``(message, sender,
+#: recipients)``, or an object with those three attributes.
+BatchItem = tuple[Message, str | None, Sequence[str] | None] | HasEnvelope
+
+
+def unpack_batch_item(
+    item: Message | BatchItem,
+) -> tuple[Message, str | None, Sequence[str] | None]:
+    """A batch item as ``(message, sender, recipients)``."""
+    if isinstance(item, tuple):
+        message, sender, recipients = item
+        return message, sender, recipients
+    if isinstance(item, bytes | bytearray | memoryview | email.message.Message):
+        return item, None, None  # the envelope comes from the headers (or is missing)
+    return item.message, item.sender, item.recipients
+
+
+def send_error(result: SendResult) -> SMTPClientError:
+    """The exception for a message delivered to nobody, typed by where it failed."""
+    transaction = result.transaction
+    mail = transaction.mail_reply
+    if not mail.is_positive:
+        return SMTPSenderRefused(mail, result, f"sender {result.sender!r} refused: {mail}")
+    if not any(reply.is_positive for _, reply in transaction.recipient_replies):
+        last = transaction.recipient_replies[-1][1] if transaction.recipient_replies else mail
+        listing = "; ".join(f"{rcpt}: {reply}" for rcpt, reply in result.refused.items())
+        return SMTPRecipientsRefused(last, result, f"every recipient refused ({listing})")
+    replies = [reply for _, reply in transaction.data_replies if not 200 <= reply.code < 300]
+    reply = replies[-1] if replies else mail
+    return SMTPDataError(reply, result, f"message refused: {reply}")
+
+
+def envelope(
+    addresses: Sequence[str],
+    *,
+    dsn: bool,
+    mail_params: MailParams | None,
+    rcpt_params: RcptParams | Mapping[str, RcptParams] | None,
+    dsn_notify: Iterable[DsnNotify] | None,
+    dsn_return: DsnReturn | None,
+    envid: str | None,
+) -> tuple[MailParams | None, list[str | tuple[str, RcptParams]]]:
+    """The MAIL parameters and RCPT list for the convenience arguments of ``send_message``:
+    DSN requests only when the server offers DSN (``dsn``; RFC 3461: nothing to ask then)."""
+    params = mail_params
+    if dsn and (dsn_return is not None or envid is not None):
+        params = params or MailParams()
+        params = dataclasses.replace(
+            params,
+            ret=dsn_return if dsn_return is not None else params.ret,
+            envid=envid if envid is not None else params.envid,
+        )
+    notify = frozenset(dsn_notify) if dsn_notify is not None and dsn else None
+    rcpts: list[str | tuple[str, RcptParams]] = []
+    for address in addresses:
+        given = rcpt_params.get(address) if isinstance(rcpt_params, Mapping) else rcpt_params
+        if notify is not None:
+            base = given or RcptParams()
+            given = RcptParams(notify=notify, orcpt=base.orcpt, extra=base.extra)
+        rcpts.append(address if given is None else (address, given))
+    return params, rcpts
+
+
+def channel_binding(tls_object: object) -> ChannelBinding | None:
+    """``tls-server-end-point`` (RFC 5929) from the server certificate, for SCRAM-*-PLUS."""
+    if not isinstance(tls_object, ssl.SSLObject | ssl.SSLSocket):
+        return None
+    certificate = tls_object.getpeercert(binary_form=True)
+    if not certificate:
+        return None
+    from .tls import server_end_point_binding  # noqa: PLC0415 - imports cryptography if present
+
+    return server_end_point_binding(certificate)
