@@ -317,12 +317,10 @@ class Server(ServerBase[Handler | AsyncHandler]):
         return None
 
     async def _receive(self, record: _Connection) -> bytes:
-        """The next bytes from the raw socket (``b""``: the client closed or failed)."""
+        """The next bytes from the raw socket (``b""``: the client closed or failed), without
+        a ReadWatch (not asyncio)."""
         sock = record.sock
         assert sock is not None
-        watch = record.watch
-        if watch is not None:
-            return await watch.receive()
         while True:
             # Wait first, then recv: after a reply the client has rarely answered yet, so a
             # recv first would mostly fail (a wasted system call and exception).
@@ -485,7 +483,8 @@ class Server(ServerBase[Handler | AsyncHandler]):
                     record.timer.deadline = anyio.current_time() + remaining
                     record.timer_at = clock() + remaining
                 record.reading = True
-                chunk = await self._receive(record)
+                watch = record.watch  # (awaited here directly: one coroutine less per read)
+                chunk = await (watch.receive() if watch is not None else self._receive(record))
                 record.reading = False
             # Hooks the handler leaves to their defaults run inline: most commands need no
             # await (and no coroutine) here.
