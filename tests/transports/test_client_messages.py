@@ -1,16 +1,20 @@
 """Pure parts of the clients (``transports._client_values`` and the driver): message preparation
 (as smtplib.send_message), option validation, the default EHLO name, SendResult, the
-close-or-keep decision and the reply deadline."""
+close-or-keep decision, the reply deadline, the batch's flush order and how I/O errors are
+translated."""
 
 from __future__ import annotations
 
 import email
 import email.policy
+import socket
+import ssl
 from email.message import EmailMessage, Message
 
 import pytest
 
 from esmtp_core import Reply, TransactionResult
+from transports._client_base import Step, io_errors
 from transports._client_driver import ClientDriver, Want, must_close
 from transports._client_values import (
     ClientOptions,
@@ -20,11 +24,13 @@ from transports._client_values import (
 )
 from transports.errors import (
     SMTPAuthenticationError,
+    SMTPClientError,
     SMTPConnectionError,
     SMTPNotSupportedError,
     SMTPReplyError,
     SMTPTimeoutError,
 )
+from transports.sockets._client import _set_timeout
 
 OK = Reply.make(250, "2.0.0", "Ok")
 NO = Reply.make(550, "5.1.1", "No such user")
@@ -267,3 +273,52 @@ def test_send_many_flushes_released_bodies_before_handling_results() -> None:
         batch.send(b"250 queued\r\n")
     results = stop.value.value
     assert [r.ok for r in results] == [True] * 5
+
+
+@pytest.mark.parametrize(
+    ("step", "raised", "expected", "text"),
+    [
+        ("read", TimeoutError(), "SMTPTimeoutError", "no reply from the server within 7"),
+        ("write", TimeoutError(), "SMTPTimeoutError", "writing to mx.example:25 timed out"),
+        ("connect", TimeoutError(), "SMTPTimeoutError", "connecting to mx.example:25"),
+        ("tls", ssl.SSLError("bad"), "SMTPTLSError", "TLS handshake with mx.example:25 failed"),
+        ("read", ssl.SSLError("bad"), "SMTPServerDisconnected", "connection lost"),
+        ("connect", ConnectionRefusedError(), "SMTPConnectionError", "cannot connect"),
+        ("write", BrokenPipeError(), "SMTPServerDisconnected", "lost while writing"),
+        ("read", ConnectionResetError(), "SMTPServerDisconnected", "connection lost"),
+    ],
+)
+def test_io_errors_translation(step: Step, raised: Exception, expected: str, text: str) -> None:
+    """What a connect, read, write or handshake raised becomes one of our errors, chained."""
+    options = ClientOptions(host="mx.example", port=25, timeout=7)
+    with pytest.raises(SMTPClientError, match=text) as info, io_errors(step, options):
+        raise raised
+    assert type(info.value).__name__ == expected
+    assert info.value.__cause__ is raised
+
+
+def test_io_errors_lets_other_exceptions_through() -> None:
+    options = ClientOptions(host="mx.example", port=25)
+    ours = SMTPNotSupportedError("no")
+    with pytest.raises(SMTPNotSupportedError) as info, io_errors("read", options):
+        raise ours
+    assert info.value is ours
+    with pytest.raises(KeyError), io_errors("read", options):
+        raise KeyError("x")
+    with pytest.raises(KeyboardInterrupt), io_errors("write", options):
+        raise KeyboardInterrupt
+    with io_errors("read", options):  # nothing raised: nothing happens
+        pass
+
+
+def test_set_timeout_skips_an_unchanged_timeout() -> None:
+    left, right = socket.socketpair()
+    with left, right:
+        _set_timeout(left, 60.0)
+        assert left.gettimeout() == 60.0
+        _set_timeout(left, 60.0 + 1e-9)  # the same to the microsecond: left as it is
+        assert left.gettimeout() == 60.0
+        _set_timeout(left, 59.5)
+        assert left.gettimeout() == 59.5
+        _set_timeout(left, None)
+        assert left.gettimeout() is None
