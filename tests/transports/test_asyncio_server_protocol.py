@@ -351,3 +351,49 @@ def test_an_active_session_outlives_the_command_timeout() -> None:
             await asyncio.wait_for(handler.disconnected.wait(), WAIT)
 
     run(main())
+
+
+class Bodies(AsyncHandler):
+    def __init__(self) -> None:
+        self.bodies: list[bytes] = []
+
+    async def message_data(self, session: Session, envelope: Envelope, data: bytes) -> None:
+        await asyncio.sleep(0)  # busy: what arrives meanwhile is queued
+        envelope.body_chunks.append(data)
+
+    async def message(self, session: Session, envelope: Envelope, content: bytes) -> MessageResult:
+        await asyncio.sleep(0)  # a real await while the other connection's bytes arrive
+        self.bodies.append(content)
+        return None
+
+
+def test_concurrent_large_bodies_arrive_byte_exact() -> None:
+    """Every connection reads into the server's one read buffer: bytes must be copied out
+    before the next read, whichever connection it is for."""
+    handler = Bodies()
+    bodies = [bytes([65 + n]) * 77 + b"\r\n" for n in range(2)]
+
+    async def send(server: Server, line: bytes) -> None:
+        reader, writer = await open_client(server)
+        for command, code in (
+            (b"EHLO client.test\r\n", 250),
+            (b"MAIL FROM:<a@example.org>\r\n", 250),
+            (b"RCPT TO:<b@example.net>\r\n", 250),
+            (b"DATA\r\n", 354),
+        ):
+            writer.write(command)
+            assert (await read_reply(reader))[0] == code
+        for _ in range(5000):  # ~400 KB, in many reads
+            writer.write(line)
+            await writer.drain()
+        writer.write(b".\r\nQUIT\r\n")
+        assert (await read_reply(reader))[0] == 250
+        assert (await read_reply(reader))[0] == 221
+        writer.close()
+
+    async def main() -> None:
+        async with serving(handler) as server:
+            await asyncio.gather(*(send(server, line) for line in bodies))
+
+    run(main())
+    assert sorted(handler.bodies) == sorted(line * 5000 for line in bodies)
