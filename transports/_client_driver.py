@@ -384,10 +384,13 @@ class ClientDriver:
             pending: deque[int] = deque()  # messages whose TransactionResult is awaited
             lost: SMTPServerDisconnected | None = None
             index = 0
-            # Refill only once half the window is answered, then fill it: each write carries
-            # several messages and each read tends to bring several messages' replies, instead
-            # of one write and one read per message in lockstep with the server.
-            low = window // 2
+            # With BDAT every queued transaction leaves at once: refill only once half the window
+            # is answered, so each write carries several messages and each read brings several
+            # messages' replies (not one of each per message in lockstep with the server). With
+            # DATA each body waits for its 354 anyway (one message per round trip): refill at
+            # once, one message prepared per result, which keeps that work evenly spread.
+            chunking = conn.capabilities.chunking and conn.config.use_chunking
+            low = window // 2 if chunking else window - 1
             while index < len(envelopes) or pending:
                 refill = len(pending) <= low
                 while refill and index < len(envelopes) and len(pending) < window and lost is None:

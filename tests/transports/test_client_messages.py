@@ -240,8 +240,7 @@ def test_each_operation_has_its_own_deadline() -> None:
 def test_send_many_flushes_released_bodies_before_handling_results() -> None:
     """Once a read brings the replies that release the next body (its 354), the batch yields
     ``Want.WRITE`` so the body leaves before the results are worked on and the window refilled
-    (the server then works while the client does); only then does it read again. The window is
-    refilled once half of it is answered."""
+    (the server then works while the client does); only then does it read again."""
     driver = ClientDriver(ClientOptions(host="mx.example", port=25, timeout=10))
     steps = driver.connect()
     assert next(steps) is Want.READ
