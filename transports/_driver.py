@@ -22,6 +22,9 @@ Decisions written down here (the RFCs leave them to the server):
   ``421 4.3.2`` (at once for an idle session; RFC 5321 §3.8).
 * A positive reply from the ``hello`` hook keeps the core's capability list (its first line's
   text is used); a handler cannot accidentally hide the extensions.
+* A hook the handler does not override (looked up unchanged on :class:`Handler` or
+  :class:`AsyncHandler`) is not called: its documented default is applied inline, so it costs
+  no coroutine, no worker thread and no await. The observable result is the same.
 """
 
 from __future__ import annotations
