@@ -15,6 +15,7 @@ import pytest
 from _transport_harness import WAIT, RawPeer, Recorder, run_server
 
 from esmtp_core import Reply
+from transports.anyio import Server
 from transports.handler import AsyncHandler, Envelope, Session
 
 ANYIO_ADAPTERS = ["anyio-asyncio", "anyio-trio"]
@@ -167,3 +168,19 @@ def test_tls_session_keeps_going_then_idles_out(
             assert line.startswith(b"421 4.4.2")
             assert timeout * 0.9 <= silent < timeout + 2.0
             reader.close()
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_shutdown_before_the_acceptors_ran(backend: str) -> None:
+    """A signal right at start-up: the listening sockets are closed before the accepting tasks
+    first run, and they must end quietly, not wait on a closed descriptor."""
+
+    async def main() -> None:
+        with anyio.fail_after(WAIT):
+            server = Server(Recorder(), host="127.0.0.1", port=0)
+            await server.start()
+            async with anyio.create_task_group() as group:
+                group.start_soon(server.serve_forever)
+                await server.shutdown(1.0)  # no checkpoint before: nothing else has run yet
+
+    anyio.run(main, backend=backend)

@@ -181,7 +181,10 @@ class Server(ServerBase[Handler | AsyncHandler]):
             await self._stopped.wait()
 
     async def _accept(self, listening: socket.socket, group: anyio.abc.TaskGroup) -> None:
-        while True:
+        # Checked before every wait: a shutdown may close the socket before this task first
+        # runs (a signal at start-up), and waiting on a closed descriptor fails (ValueError on
+        # trio) before the cancellation is seen.
+        while not self._closing:
             try:
                 await anyio.wait_readable(listening)
             except anyio.ClosedResourceError:
