@@ -6,8 +6,17 @@ the socket buffer almost always takes whole, and a command is one wait and one `
 ``SocketStream`` costs several checkpoints and cancel scopes per operation (on asyncio a send
 also takes a shielded extra turn of the event loop); with SMTP's small commands and replies that
 machinery cost more than the SMTP work itself (``python -m benchmarks.profile server
-anyio-asyncio``). TLS (implicit, or after STARTTLS) hands the socket to an anyio
-``SocketStream`` under a ``TLSStream``, which owns the socket from then on.
+anyio-asyncio``). The timeouts are one timer (cancel scope) per session rather than one per
+read (see :meth:`Server._converse`). On asyncio the reads go through
+:class:`~transports.anyio._asyncio_readiness.ReadWatch` (the socket stays registered with the
+loop); on trio, trio's own readiness wait (anyio's looks the backend up on every call).
+
+TLS (implicit, or after STARTTLS) hands the socket to an anyio ``SocketStream`` under a
+``TLSStream``, which owns the socket from then on; there each read and write has its own
+deadline, as a cancelled TLS operation cannot be resumed.
+
+Needs anyio >= 4.10 (``wait_readable``/``wait_writable`` 4.7, ``notify_closing`` and
+``SocketStream.from_socket`` 4.10).
 """
 
 from __future__ import annotations
