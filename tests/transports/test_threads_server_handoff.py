@@ -10,10 +10,12 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+import pytest
 from _transport_harness import WAIT, RawPeer, Recorder, run_server
 
 from esmtp_core import MailParams, RcptParams, Reply
 from transports.handler import Session
+from transports.threads import Server as ThreadsServer
 
 BLOCKING_SENDER = "slow@example.org"
 
@@ -161,3 +163,50 @@ def test_grace_period_over_cuts_a_blocked_session() -> None:
         assert not stopping.is_alive()
         slow.close()
     assert handler.disconnects == 1
+
+
+@dataclass
+class GatedRecorder(BlockingRecorder):
+    """Also: ``mail`` from :data:`GATE_SENDER` holds the loop until :attr:`gate` is set (too
+    briefly to be handed off), so that what arrives meanwhile is served in one round."""
+
+    gate: threading.Event = field(default_factory=threading.Event)
+    gated: threading.Event = field(default_factory=threading.Event)
+
+    def mail(self, session: Session, address: str, params: MailParams) -> Reply | None:
+        if address == GATE_SENDER:
+            self.gated.set()
+            assert self.gate.wait(WAIT)
+            return None
+        return super().mail(session, address, params)
+
+
+GATE_SENDER = "gate@example.org"
+
+
+def test_replies_of_a_round_go_out_when_a_later_turn_of_it_blocks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Looks 0.3 s apart: the gate's few milliseconds are never seen twice; the blocking MAIL is.
+    monkeypatch.setattr(ThreadsServer, "handoff_after", 0.3)
+    monkeypatch.setattr(ThreadsServer, "handoff_after_max", 0.3)
+    handler = GatedRecorder()
+    with run_server("threads", handler) as running:
+        gate, quick, slow = (RawPeer(running.host, running.port) for _ in range(3))
+        for peer in (gate, quick, slow):
+            _open(peer)
+        gate.send(f"MAIL FROM:<{GATE_SENDER}>\r\n".encode())
+        assert handler.gated.wait(WAIT)
+        # Both become readable while the loop thread is held: one round serves them, quick's
+        # turn first (it queues its reply), then slow's, which blocks and is handed off.
+        quick.send(b"NOOP\r\n")
+        slow.send(f"MAIL FROM:<{BLOCKING_SENDER}>\r\n".encode())
+        handler.gate.set()
+        assert gate.reply()[0] == 250
+        assert handler.blocked.wait(WAIT)
+        assert quick.reply()[0] == 250  # not held back until the blocked turn ends
+        handler.release.set()
+        assert slow.reply()[0] == 250
+        for peer in (gate, quick, slow):
+            assert peer.command(b"QUIT\r\n")[0] == 221
+            peer.close()
