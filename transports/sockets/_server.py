@@ -15,8 +15,10 @@ a C server (issue 6):
 * No clock per turn: the driver keeps its own deadlines (it reads its clock when a reply goes
   out); the loop only needs to know when the *earliest* one may fall due. Every deadline is set
   at least the shortest configured timeout after the moment it is set, so "now + shortest
-  timeout" after each ``select()`` is a safe bound, and connections are only asked (``
-  read_timeout()``) when that bound has passed.
+  timeout" when ``poll()`` returns is a safe bound, and the connections are only asked
+  (``read_timeout()``) once that bound has passed.
+* Connections get ``TCP_NODELAY``: every reply is written whole, so nothing is gained by
+  holding one back for an ACK.
 
 Turns never touch the loop's own state (the poller, the connection table): the loop settles
 a connection after its turn. :mod:`transports.threads` relies on that to move a turn that
@@ -96,7 +98,7 @@ class Server(BlockingServerBase):
 
     def _setup(self) -> None:
         super()._setup()
-        self._selector = Poller()
+        self._poller = Poller()
         self._connections: dict[_Connection, None] = {}
         self._shutdown_deadline: float | None = None
         self._shutdown_requested = False
@@ -115,8 +117,8 @@ class Server(BlockingServerBase):
 
     def start(self) -> None:
         """Bind and listen; :meth:`serve_forever` then runs the loop."""
-        self._selector.register(self._listen(), READ, None)
-        self._selector.register(self._wake_reader, READ, None)
+        self._poller.register(self._listen(), READ, None)
+        self._poller.register(self._wake_reader, READ, None)
         self._listening = True
 
     def request_shutdown(self, timeout: float | None = 30.0) -> None:
@@ -142,14 +144,14 @@ class Server(BlockingServerBase):
             self._run()
         finally:
             self._close_all()
-            self._selector.close()
+            self._poller.close()
             self._close_sockets()
             self._stopped.set()
 
     # --- the loop ---------------------------------------------------------------------------------
 
     def _run(self) -> None:
-        selector, owners, wake_reader = self._selector, self._selector.owners, self._wake_reader
+        poller, owners, wake_reader = self._poller, self._poller.owners, self._wake_reader
         assert self._listener is not None
         listener = self._listener.fileno()
         monotonic, turn, read, write = time.monotonic, self._turn, self._read, self._write
@@ -161,7 +163,7 @@ class Server(BlockingServerBase):
             timeout = None
             if self._next_check != math.inf:
                 timeout = max(0.0, self._next_check - monotonic())
-            ready = selector.poll(timeout)
+            ready = poller.poll(timeout)
             now = monotonic()
             if now >= self._next_check:
                 self._check_deadlines(now)
@@ -194,7 +196,7 @@ class Server(BlockingServerBase):
         if self._listening:
             self._listening = False
             assert self._listener is not None
-            self._selector.unregister(self._listener)
+            self._poller.unregister(self._listener)
             self._listener.close()
         for connection in list(self._connections):
             if not connection.shutdown_applied and not connection.away:
@@ -268,7 +270,7 @@ class Server(BlockingServerBase):
                 )
             connection = _Connection(sock, driver)
             self._connections[connection] = None
-            self._selector.register(sock, READ, connection)
+            self._poller.register(sock, READ, connection)
             connection.mask = READ
             if options.implicit_tls:
                 self._turn(connection, self._begin_implicit_tls)
@@ -305,9 +307,9 @@ class Server(BlockingServerBase):
             mask |= WRITE
         if mask != connection.mask:
             if connection.mask:
-                self._selector.modify(connection.sock, mask)
+                self._poller.modify(connection.sock, mask)
             else:
-                self._selector.register(connection.sock, mask, connection)
+                self._poller.register(connection.sock, mask, connection)
             connection.mask = mask
 
     def _close(self, connection: _Connection) -> None:
@@ -318,7 +320,7 @@ class Server(BlockingServerBase):
         if connection.mask:
             connection.mask = 0
             with contextlib.suppress(KeyError, ValueError, OSError):
-                self._selector.unregister(connection.sock)
+                self._poller.unregister(connection.sock)
         connection.sock.close()
         if connection.driver is not None:
             self._turn(connection, self._finish)

@@ -9,7 +9,7 @@ every handler call to a worker pool either: that costs two thread hand-offs (~12
 per handler call even when nothing blocks, three calls per message.
 
 What this adapter does instead (the idea of Go's ``sysmon`` handing off a processor blocked in
-a system call): one thread runs the selector loop of :mod:`transports.sockets` and runs each
+a system call): one thread runs the event loop of :mod:`transports.sockets` and runs each
 connection's *turn* (read, core, handler, reply) inline. A watchdog thread looks at the loop
 now and then (see :attr:`Server.handoff_after`); when the same turn is still running at two
 looks, that turn is blocked (an ``fsync`` into a Maildir, a database, a slow DNS lookup in a
@@ -89,7 +89,7 @@ class Server(_LoopServer):
         #: The connection whose turn the loop thread is running, and a count of turns.
         self._in_turn: _Connection | None = None
         self._turns = 0
-        #: Connections whose blocked turn the new loop thread must take off the selector.
+        #: Connections whose blocked turn the new loop thread must take off the poller.
         self._orphans: list[_Connection] = []
         #: Connections whose handed-off turn has ended, for the loop to take back.
         self._returned: list[_Connection] = []
@@ -150,7 +150,7 @@ class Server(_LoopServer):
             if connection.mask:
                 connection.mask = 0
                 with contextlib.suppress(KeyError, ValueError, OSError):
-                    self._selector.unregister(connection.sock)
+                    self._poller.unregister(connection.sock)
         self._next_check = 0.0  # whatever the old thread was about to time out: look now
         try:
             self._run()
@@ -172,7 +172,7 @@ class Server(_LoopServer):
         for connection in returned:
             connection.away = False
         self._close_all()
-        self._selector.close()
+        self._poller.close()
         while True:
             with self._lock:
                 detached = [t for t in self._detached if t is not threading.current_thread()]
@@ -200,7 +200,7 @@ class Server(_LoopServer):
             returned, self._returned = self._returned, []
         for connection in returned:
             connection.away = False
-            self._settle(connection)  # back on the selector (or closed)
+            self._settle(connection)  # back on the poller (or closed)
         if returned:
             self._next_check = 0.0  # its turn may have set a deadline: look at them now
 
