@@ -287,9 +287,15 @@ class Server(BlockingServerBase):
         while the rest of the round waited. The order of each connection's bytes is unchanged.
         Idempotent, so that a loop thread taking over (threads) can run it again.
         """
-        unsettled = self._unsettled
+        unsettled, write, settle = self._unsettled, self._write, self._settle
         for connection in unsettled:
-            self._settle(connection)
+            if connection.closed or connection.away:
+                continue
+            if connection.output and not connection.cut:
+                write(connection)
+            # Most connections are now reading again with nothing left to write: no settling.
+            if connection.closing or connection.output or connection.mask != READ:
+                settle(connection)
         unsettled.clear()
 
     def _settle(self, connection: _Connection) -> None:
