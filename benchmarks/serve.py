@@ -167,7 +167,7 @@ def _serve_sync(max_size: int, module: str) -> None:
 
 
 def serve_threads(max_size: int) -> None:
-    """Our thread-per-connection adapter."""
+    """Our threads adapter (the sockets loop plus hand-off of blocking handler calls)."""
     _serve_sync(max_size, "transports.threads")
 
 

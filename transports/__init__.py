@@ -4,9 +4,9 @@ TLS helpers and the ``esmtp`` command line.
 Adapter packages, each a thin loop around the core (imported on demand, so optional dependencies
 such as anyio are only needed by the adapter that uses them):
 
-* :mod:`transports.asyncio` — asyncio streams.
+* :mod:`transports.asyncio` — asyncio (a protocol-based server, a streams client).
 * :mod:`transports.anyio` — anyio, on asyncio or trio.
-* :mod:`transports.threads` — one thread per connection, blocking sockets.
+* :mod:`transports.threads` — the sockets loop, plus threads for handler calls that block.
 * :mod:`transports.sockets` — one thread, ``selectors`` and non-blocking sockets.
 
 Each adapter package exposes a ``Server``; the handler interface every server runs is in

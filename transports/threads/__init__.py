@@ -1,7 +1,7 @@
-"""The thread adapter: :class:`Server` with one thread per connection over blocking sockets.
-
-TLS uses ``SSLContext.wrap_socket`` (STARTTLS on the live socket, or implicit TLS right after
-``accept``). The handler is a plain :class:`~transports.handler.Handler`.
+"""The thread adapter: :class:`Server` runs the :mod:`transports.sockets` event loop and hands a
+turn that blocks in the synchronous handler to a thread of its own, so a slow handler does not
+stall the other sessions. TLS runs over ``ssl.MemoryBIO``. The handler is a plain
+:class:`~transports.handler.Handler`.
 """
 
 from ._client import Client, Outgoing, send_messages
