@@ -42,6 +42,17 @@ class Phase(enum.Enum):
     CLOSED = "closed"
 
 
+# The members again as module constants, for the per-command path: ``Phase.X`` costs a class
+# attribute lookup through the enum metaclass (about 60 ns in CPython 3.11) on every test. The
+# server modules import these under their own short names.
+PHASE_COMMAND = Phase.COMMAND
+PHASE_DATA = Phase.DATA
+PHASE_BDAT = Phase.BDAT
+PHASE_AUTH = Phase.AUTH
+PHASE_STARTTLS = Phase.STARTTLS
+PHASE_CLOSED = Phase.CLOSED
+
+
 class Transaction:
     """One mail transaction (RFC 5321 §3.3): from an accepted MAIL to the end of the message.
 
