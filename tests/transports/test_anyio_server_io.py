@@ -118,6 +118,39 @@ def test_client_that_never_reads_is_dropped(anyio_adapter: str, recorder: Record
         sock.close()
 
 
+class _SlowHandler(AsyncHandler):
+    """Takes longer over each message than the command timeout allows a silent client."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        self.messages = 0
+
+    async def message(self, session: Session, envelope: Envelope, content: bytes) -> None:
+        await anyio.sleep(self.delay)
+        self.messages += 1
+
+
+def test_a_handler_slower_than_the_timeout_is_not_cut(anyio_adapter: str) -> None:
+    """Handler calls run without a deadline: the session's timer is off while one is suspended
+    (switched only for calls that suspend), and set again for the reply and the next read."""
+    timeout = 0.3
+    handler = _SlowHandler(delay=3 * timeout)
+    with run_server(anyio_adapter, handler, timeout=timeout) as running:
+        peer = RawPeer(running.host, running.port)
+        _open(peer)
+        for index in range(2):
+            assert peer.command(b"MAIL FROM:<a@example.org>\r\n")[0] == 250
+            assert peer.command(b"RCPT TO:<b@example.net>\r\n")[0] == 250
+            assert peer.command(b"DATA\r\n")[0] == 354
+            assert peer.command(b"Subject: %d\r\n\r\nbody\r\n.\r\n" % index)[0] == 250
+        assert handler.messages == 2
+        last_reply = time.monotonic()
+        code, text = peer.reply()  # then silence: cut one timeout after the last reply
+        assert (code, text[:5]) == (421, "4.4.2")
+        assert timeout * 0.9 <= time.monotonic() - last_reply < timeout + 2.0
+        peer.close()
+
+
 class _StuckHandler(AsyncHandler):
     """Accepts the envelope, then never finishes with the message."""
 

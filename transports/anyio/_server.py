@@ -45,6 +45,7 @@ from .._base import ServerBase, busy_reply
 from .._driver import AsyncServerDriver
 from ..handler import AsyncHandler, Handler
 from ._asyncio_readiness import ReadWatch, checkpoint, running_asyncio
+from ._untimed import run_untimed
 
 __all__ = ["Server"]
 
@@ -84,9 +85,12 @@ class _Connection:
     """One client: its socket (or, once TLS is up, its stream) and its driver."""
 
     __slots__ = ("done", "driver", "eof", "handshaking", "pending", "reading", "scope",
-                 "send_lock", "sock", "stream", "timer", "timer_at", "watch", "write_since")
+                 "send_lock", "sock", "stream", "timeout", "timer", "timer_at", "watch",
+                 "write_since")
 
-    def __init__(self, sock: socket.socket, watch: ReadWatch | None) -> None:
+    def __init__(self, sock: socket.socket, watch: ReadWatch | None, timeout: float | None) -> None:
+        #: The command timeout (seconds; None: none).
+        self.timeout = timeout
         #: The raw socket while the connection is plaintext; None once a stream owns it.
         self.sock: socket.socket | None = sock
         #: On asyncio, the socket's registration with the loop (see ``_asyncio_readiness``).
@@ -112,6 +116,17 @@ class _Connection:
         self.eof = False
         #: When ``pending`` last became non-empty (driver's clock): a write's time runs from it.
         self.write_since = 0.0
+
+    def timer_off(self) -> None:
+        """Switch the session's timer off (see :meth:`Server._exchange`)."""
+        self.timer.deadline = self.timer_at = math.inf
+
+    def timer_on(self) -> None:
+        """Set the session's timer to the command timeout from now (raw socket only: over TLS
+        each operation has its own deadline)."""
+        if self.timeout is not None and self.sock is not None:
+            self.timer.deadline = anyio.current_time() + self.timeout
+            self.timer_at = time.monotonic() + self.timeout
 
     def queue(self, data: bytes) -> None:
         """Add bytes to write after anything pending."""
@@ -345,7 +360,8 @@ class Server(ServerBase[Handler | AsyncHandler]):
                 return b""  # reset: as if it had closed
 
     async def _serve_connection(self, sock: socket.socket) -> None:
-        record = _Connection(sock, ReadWatch(sock, _READ_SIZE) if self._asyncio else None)
+        watch = ReadWatch(sock, _READ_SIZE) if self._asyncio else None
+        record = _Connection(sock, watch, self.options.timeout)
         self._connections[record] = None
         try:
             with record.scope:
@@ -470,12 +486,21 @@ class Server(ServerBase[Handler | AsyncHandler]):
         cannot starve the others."""
         clock = time.monotonic
         pending = record.pending
-        timeout = self.options.timeout
         while True:
-            watch = record.watch
+            watch, sock = record.watch, record.sock
             data = driver.data_to_send()
             if data:
-                record.queue(data)
+                if watch is not None or sock is None or pending or record.send_lock.locked():
+                    record.queue(data)  # behind what is pending, or after the checkpoint below
+                else:
+                    # Nothing before it: straight out (the socket buffer almost always takes
+                    # it whole; the rest waits in ``pending``).
+                    try:
+                        sent = sock.send(data)
+                    except BlockingIOError:
+                        sent = 0
+                    if sent < len(data):
+                        record.queue(data[sent:])
             if pending:
                 if watch is not None:
                     # On asyncio, one turn of the event loop before the reply goes out: the
@@ -489,7 +514,6 @@ class Server(ServerBase[Handler | AsyncHandler]):
             if driver.want_tls:
                 return _Step.STARTTLS
             remaining = driver.read_timeout()
-            sock = record.sock
             if sock is None:
                 over_tls = await self._receive_stream(record, remaining)
                 if over_tls is None:
@@ -524,18 +548,15 @@ class Server(ServerBase[Handler | AsyncHandler]):
             # await (and no coroutine) here.
             if not driver.receive_nowait(chunk):
                 # A handler call runs without a deadline (as it always did; a shutdown still
-                # cancels it): the timer is off meanwhile, then bounds the reply's write.
-                timer = record.timer
-                if timer.cancel_called:
+                # cancels it): the timer is off while it is suspended, then bounds the reply's
+                # write. Most calls never suspend, and the timer cannot go off while the task
+                # runs: it is switched (two deadline changes) only for calls that do.
+                if record.timer.cancel_called:
                     # It went off as the bytes came (same turn of the loop): switching it off
                     # would not stop the cancellation, which would land in the handler.
                     record.eof = not chunk
                     return _Step.HANDLER
-                timer.deadline = record.timer_at = math.inf
-                await driver.resume()
-                if timeout is not None and record.sock is not None:
-                    timer.deadline = anyio.current_time() + timeout
-                    record.timer_at = clock() + timeout
+                await run_untimed(driver.resume(), record.timer_off, record.timer_on)
             if not chunk:
                 return _Step.OVER
 
