@@ -1,10 +1,16 @@
-"""The asyncio client: :class:`Client` over asyncio streams.
+"""The asyncio client: :class:`Client` over an asyncio protocol of its own.
 
 Same API as the blocking :class:`transports.sockets.Client`, with coroutines (the API itself is
-:class:`transports._client_base.AsyncClientBase`; this module only moves bytes). STARTTLS uses
-the public ``StreamWriter.start_tls`` (Python 3.11+; on 3.10 use :mod:`transports.anyio` or
-implicit TLS); implicit TLS the ``ssl`` argument of ``asyncio.open_connection``. No private
-asyncio attribute is touched.
+:class:`transports._client_base.AsyncClientBase`; this module only moves bytes).
+
+The connection is a :class:`_ClientProtocol` rather than asyncio streams: a reply read costs
+one future (none when the bytes are already there), the bytes the transport received go to the
+driver as they are (a ``StreamReader`` copies them into its buffer and out again), one
+``loop.call_at`` timer per connection bounds the reads (see :class:`MovingDeadline`), and a
+write waits only while the transport holds more than its high-water mark. STARTTLS is
+``loop.start_tls`` on that protocol (so it works on Python 3.10, which has no
+``StreamWriter.start_tls``); implicit TLS the ``ssl`` argument of ``loop.create_connection``.
+Only public asyncio API is used.
 """
 
 from __future__ import annotations
@@ -12,13 +18,183 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
-import sys
 
-from .._client_base import READ_SIZE, AsyncClientBase, io_errors
-from ..errors import SMTPTLSError
-from ._deadline import ReadDeadline
+from .._client_base import AsyncClientBase, io_errors
+from ._deadline import MovingDeadline
 
 __all__ = ["Client"]
+
+#: Received bytes held while no read waits, beyond which the transport stops reading (the
+#: server is flooding us: bounded memory). A reply is far smaller; the driver reads again soon.
+_PAUSE_ABOVE = 256 * 1024
+
+
+class _ClientProtocol(asyncio.Protocol):
+    """One client connection's bytes: what arrived (handed to at most one waiting read), the
+    end of the stream or its error, write flow control and the read deadline.
+
+    Not re-entrant: one read and one write at a time (the client runs one operation at a time).
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self.transport: asyncio.Transport | None = None
+        #: Bytes received that no read has taken yet (in order), and their total size.
+        self._held: list[bytes] = []
+        self._held_size = 0
+        self._reading_paused = False
+        #: The waiting read's future, if any (data, end of stream or error completes it).
+        self._waiter: asyncio.Future[bytes] | None = None
+        #: Set when the connection is over: None for a clean end (EOF), else what broke it.
+        self._eof = False
+        self._error: BaseException | None = None
+        self._lost = False
+        self._write_paused = False
+        self._drain_waiter: asyncio.Future[None] | None = None
+        self.closed: asyncio.Future[None] = loop.create_future()
+        self._deadline = MovingDeadline(loop, self._expire)
+
+    # --- asyncio.Protocol -----------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # Also called with the TLS transport when a STARTTLS handshake completes.
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():  # (a cancelled read leaves its future behind)
+                waiter.set_result(data)
+                return
+        self._held.append(data)
+        self._held_size += len(data)
+        if self._held_size > _PAUSE_ABOVE and not self._reading_paused and self.transport:
+            self._reading_paused = True
+            self.transport.pause_reading()
+
+    def eof_received(self) -> bool:
+        self._eof = True
+        self._wake_reader()
+        # Keep a plain TCP connection open for writing (the driver decides what an early end
+        # means); over TLS, asyncio closes the transport whatever we return.
+        return self.transport is not None and self.transport.get_extra_info("sslcontext") is None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._lost = True
+        self._eof = True
+        if exc is not None and self._error is None:
+            self._error = exc
+        self._deadline.cancel()
+        self._wake_reader()
+        drain = self._drain_waiter
+        if drain is not None and not drain.done():
+            drain.set_exception(self._lost_error())
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        drain = self._drain_waiter
+        if drain is not None and not drain.done():
+            drain.set_result(None)
+
+    # --- what the client calls ------------------------------------------------------------------
+
+    async def read(self, timeout: float | None) -> bytes:
+        """What has arrived (waiting for it when nothing has, at most ``timeout`` seconds, then
+        ``TimeoutError``); ``b""`` at the end of the stream; the connection's error if it broke.
+        Bytes received before the end are returned before it."""
+        if self._held:
+            return self._take()
+        if self._eof:
+            if self._error is not None:
+                raise self._error
+            return b""
+        waiter: asyncio.Future[bytes] = self._loop.create_future()
+        self._waiter = waiter
+        if timeout is not None:
+            self._deadline.set(self._loop.time() + timeout)
+        else:
+            self._deadline.set(None)
+        return await waiter
+
+    def discard(self) -> None:
+        """Drop what arrived and no read took (RFC 3207 §4.2: nothing the server sent before the
+        TLS handshake may be read as if it came after)."""
+        self._held.clear()
+        self._held_size = 0
+        self._resume_reading()
+
+    def write_now(self, data: bytes) -> bool:
+        """Hand ``data`` to the transport; True when the caller must :meth:`drain` (above the
+        high-water mark). Raises the connection's error when it is over."""
+        if self._lost or self.transport is None or self.transport.is_closing():
+            raise self._lost_error()
+        self.transport.write(data)
+        return self._write_paused
+
+    async def drain(self) -> None:
+        """Wait until the transport's buffer falls to its low-water mark."""
+        if not self._write_paused:
+            return
+        if self._lost:
+            raise self._lost_error()
+        drain: asyncio.Future[None] = self._loop.create_future()
+        self._drain_waiter = drain
+        try:
+            await drain
+        finally:
+            self._drain_waiter = None
+
+    def close(self) -> None:
+        """Close the transport (the peer gets what is buffered, then the end)."""
+        self._deadline.cancel()
+        if self.transport is not None:
+            self.transport.close()
+
+    # --- internals ------------------------------------------------------------------------------
+
+    def _take(self) -> bytes:
+        held = self._held
+        data = held[0] if len(held) == 1 else b"".join(held)
+        held.clear()
+        self._held_size = 0
+        self._resume_reading()
+        return data
+
+    def _resume_reading(self) -> None:
+        if self._reading_paused:
+            self._reading_paused = False
+            if self.transport is not None and not self._lost:
+                self.transport.resume_reading()
+
+    def _wake_reader(self) -> None:
+        waiter = self._waiter
+        if waiter is None:
+            return
+        self._waiter = None
+        if waiter.done():
+            return
+        if self._error is not None:
+            waiter.set_exception(self._error)
+        else:
+            waiter.set_result(b"")
+
+    def _expire(self) -> None:
+        # The read deadline passed; a read still waiting times out (the driver then closes).
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_exception(TimeoutError())
+
+    def _lost_error(self) -> BaseException:
+        return self._error or ConnectionResetError("Connection lost")
 
 
 class Client(AsyncClientBase):
@@ -35,40 +211,45 @@ class Client(AsyncClientBase):
     at a time per client (a second concurrent one raises ``RuntimeError``).
     """
 
-    _reader: asyncio.StreamReader | None = None
-    _writer: asyncio.StreamWriter | None = None
-    _deadline: ReadDeadline | None = None
+    _protocol: _ClientProtocol | None = None
 
     @property
     def ssl_object(self) -> ssl.SSLObject | None:
         """The TLS object once TLS is up (peer certificate, cipher, version)."""
-        if self._writer is None:
+        protocol = self._protocol
+        if protocol is None or protocol.transport is None:
             return None
-        tls_object: ssl.SSLObject | None = self._writer.get_extra_info("ssl_object")
+        tls_object: ssl.SSLObject | None = protocol.transport.get_extra_info("ssl_object")
         return tls_object
 
     async def close(self) -> None:
         """Close the connection without QUIT (safe to call twice)."""
-        writer = self._writer
+        protocol = self._protocol
         await self._abort()
-        if writer is not None:
+        if protocol is not None:
             with contextlib.suppress(OSError, ssl.SSLError, asyncio.TimeoutError):
                 # Bounded tighter than a read: a TLS peer that never answers close_notify must
-                # not hold the caller for a whole timeout.
-                await asyncio.wait_for(writer.wait_closed(), min(self.options.timeout or 5, 5))
+                # not hold the caller for a whole timeout. (Shielded: the future is the
+                # protocol's, a timeout must not cancel it.)
+                await asyncio.wait_for(
+                    asyncio.shield(protocol.closed), min(self.options.timeout or 5, 5)
+                )
 
     # --- the primitives (see AsyncClientBase) ---------------------------------------------------
 
     @property
     def _is_open(self) -> bool:
-        return self._writer is not None
+        return self._protocol is not None
 
     async def _open(self) -> object:
         options = self.options
         implicit = options.implicit_tls
+        loop = asyncio.get_running_loop()
+        protocol = _ClientProtocol(loop)
         with io_errors("connect", options):
-            reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(
+            transport, _ = await asyncio.wait_for(
+                loop.create_connection(
+                    lambda: protocol,
                     options.host,
                     options.port,
                     ssl=options.tls_context() if implicit else None,
@@ -77,53 +258,56 @@ class Client(AsyncClientBase):
                 ),
                 options.open_timeout,
             )
-        self._reader, self._writer = reader, writer
-        self._deadline = ReadDeadline()
-        return writer.get_extra_info("sockname")
+        self._protocol = protocol
+        return transport.get_extra_info("sockname")
 
     async def _abort(self) -> None:
         # No await before the close: also complete when the task is being cancelled.
         self._end_session()
-        writer, self._writer, self._reader = self._writer, None, None
-        if self._deadline is not None:
-            self._deadline.close()
-            self._deadline = None
-        if writer is not None:
-            writer.close()
+        protocol, self._protocol = self._protocol, None
+        if protocol is not None:
+            protocol.close()
 
     async def _write(self, data: bytes) -> None:
         if not data:
             return
-        assert self._writer is not None
-        with io_errors("write", self.options):
-            self._writer.write(data)
-            transport = self._writer.transport
-            # drain() only waits while the transport holds more than its high-water mark (the
-            # flow control that bounds our memory); below it, it returns at once, so the bounded
-            # wait (a Task and a timer for wait_for) is only worth it above the mark, or when the
-            # connection is failing (drain() raises its error).
-            if (
-                transport.get_write_buffer_size() > transport.get_write_buffer_limits()[1]
-                or transport.is_closing()
-            ):
-                await asyncio.wait_for(self._writer.drain(), self.options.timeout)
+        protocol = self._protocol
+        assert protocol is not None
+        try:
+            # Below the high-water mark the transport takes the bytes and we go on at once; above
+            # it (flow control bounding our memory) the wait is bounded by the timeout.
+            if protocol.write_now(data):
+                await asyncio.wait_for(protocol.drain(), self.options.timeout)
+        except Exception:  # (a try costs nothing when nothing is raised; a with block does)
+            with io_errors("write", self.options):
+                raise
 
     async def _read(self, timeout: float | None) -> bytes:
-        assert self._reader is not None
-        assert self._deadline is not None
-        with io_errors("read", self.options):
-            # One timer per connection, moved per read (not a Task and a timer per read).
-            return await self._deadline.read(self._reader, READ_SIZE, timeout)
+        protocol = self._protocol
+        assert protocol is not None
+        try:
+            return await protocol.read(timeout)
+        except Exception:
+            with io_errors("read", self.options):
+                raise
 
     async def _start_tls(self, timeout: float | None) -> ssl.SSLObject | None:
-        assert self._writer is not None
+        protocol = self._protocol
+        assert protocol is not None
+        assert protocol.transport is not None
         options = self.options
-        if sys.version_info < (3, 11):  # pragma: no cover - the machine runs 3.11
-            raise SMTPTLSError("STARTTLS on transports.asyncio needs Python 3.11")
+        # Whatever the server sent behind its 220 is dropped (RFC 3207 §4.2; response
+        # injection): the driver dropped what it had parsed, this drops what it had not read.
+        protocol.discard()
         with io_errors("tls", options):
-            await self._writer.start_tls(  # type: ignore[attr-defined, unused-ignore]
+            transport = await asyncio.get_running_loop().start_tls(
+                protocol.transport,
+                protocol,
                 options.tls_context(),
                 server_hostname=options.tls_hostname,
                 ssl_handshake_timeout=timeout,
             )
+            if transport is None:  # pragma: no cover - the transport was closed meanwhile
+                raise ConnectionResetError("connection lost in the TLS handshake")
+        protocol.transport = transport
         return self.ssl_object
