@@ -1,7 +1,24 @@
 """The blocking client over a plain socket: :class:`Client`.
 
 One ``socket.socket`` with a timeout on every operation; TLS is ``SSLContext.wrap_socket`` on the
-live socket (STARTTLS) or right after connecting (implicit TLS). The protocol is in the core and
+live socket (STARTTLS) or right after connecting (implicit TLS).
+
+How the timeouts are kept decides the system calls per message. A Python socket with a timeout
+polls before *every* send and recv (``poll`` + ``sendto``, ``poll`` + ``recvfrom``): four polls
+per message, two of them (before a send into a socket buffer with room) pure overhead. So on
+64-bit Linux, while the connection is plain TCP, the socket stays in blocking mode and:
+
+* a write is one ``send(MSG_DONTWAIT)``; only when the socket buffer is full (a large body, a
+  slow server) does it wait with ``poll``, within ``timeout`` for the whole write, as
+  ``settimeout`` + ``sendall`` would;
+* a read is one blocking ``recv`` bounded by the kernel (``SO_RCVTIMEO``, set to the time the
+  driver gives: a system call only when that time changes, which it does only for the second and
+  later reads of one reply). The one difference from ``settimeout``: a signal arriving during a
+  read restarts its wait (PEP 475 retries the call), so a process flooded with signals could wait
+  longer than the reply deadline.
+
+Once TLS is on (the ``ssl`` module needs a Python-level timeout) and on other platforms, the
+socket's own timeout is used as before (set only when it changes). The protocol is in the core and
 the sequencing in :mod:`transports._client_driver`; this module only moves bytes. The same class
 is :class:`transports.threads.Client` (the thread adapter adds a pool helper on top).
 """
@@ -9,8 +26,12 @@ is :class:`transports.threads.Client` (the thread adapter adds a pool helper on 
 from __future__ import annotations
 
 import contextlib
+import select
 import socket
 import ssl
+import struct
+import sys
+import time
 from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import TypeVar
@@ -51,6 +72,10 @@ class Client(ClientBase):
     """
 
     _sock: socket.socket | None = None
+    #: Plain TCP with kernel-side timeouts (see the module documentation).
+    _plain = False
+    #: The receive timeout last given to the kernel (None: none).
+    _rcv_timeout: float | None = None
 
     @property
     def ssl_object(self) -> ssl.SSLSocket | None:
@@ -73,6 +98,10 @@ class Client(ClientBase):
         # sets the same option on its TCP connections.
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if _KERNEL_TIMEOUTS and not options.implicit_tls:
+            sock.settimeout(None)  # blocking mode; the kernel bounds each read (_read)
+            self._plain = True
+            self._rcv_timeout = None
         self._sock = sock
         try:
             if options.implicit_tls:
@@ -191,6 +220,7 @@ class Client(ClientBase):
         """Close the connection without QUIT (safe to call twice)."""
         self._end_session()
         sock, self._sock = self._sock, None
+        self._plain = False
         if sock is not None:
             with contextlib.suppress(OSError):
                 sock.close()
@@ -245,6 +275,9 @@ class Client(ClientBase):
         sock = self._sock
         assert sock is not None
         with io_errors("write", self.options):
+            if self._plain:
+                _send_all(sock, data, self.options.timeout)
+                return
             _set_timeout(sock, self.options.timeout)
             sock.sendall(data)
 
@@ -252,6 +285,14 @@ class Client(ClientBase):
         sock = self._sock
         assert sock is not None
         with io_errors("read", self.options):
+            if self._plain:
+                if timeout != self._rcv_timeout:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _timeval(timeout))
+                    self._rcv_timeout = timeout
+                try:
+                    return sock.recv(READ_SIZE)
+                except BlockingIOError:  # EAGAIN from a blocking socket: SO_RCVTIMEO ran out
+                    raise TimeoutError("timed out") from None
             _set_timeout(sock, timeout)
             return sock.recv(READ_SIZE)
 
@@ -260,9 +301,58 @@ class Client(ClientBase):
         options = self.options
         context = options.tls_context()
         with io_errors("tls", options):
+            if self._plain:  # from now on the ssl module keeps the timeouts
+                self._plain = False
+                self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _timeval(None))
             self._sock.settimeout(options.timeout)
             self._sock = context.wrap_socket(self._sock, server_hostname=options.tls_hostname)
         return self._sock
+
+
+#: Kernel-side timeouts for plain TCP (module documentation): Linux has ``MSG_DONTWAIT`` and a
+#: ``SO_RCVTIMEO`` taking a ``struct timeval`` of two native longs on 64-bit builds (32-bit
+#: builds may use either of two layouts, so they keep Python's timeouts).
+_KERNEL_TIMEOUTS = sys.platform == "linux" and struct.calcsize("l") == 8
+
+
+def _timeval(timeout: float | None) -> bytes:
+    """``timeout`` as the ``struct timeval`` of ``SO_RCVTIMEO``; None is zero (no timeout),
+    and a positive timeout is at least a microsecond (zero would mean none)."""
+    if timeout is None:
+        return struct.pack("ll", 0, 0)
+    micros = max(1, int(timeout * 1_000_000 + 0.999))  # rounded up: never shorter than asked
+    return struct.pack("ll", *divmod(micros, 1_000_000))
+
+
+def _send_all(sock: socket.socket, data: bytes, timeout: float | None) -> None:
+    """Send ``data`` on a blocking socket within ``timeout`` for the whole write (None: no
+    limit): one ``send(MSG_DONTWAIT)`` when the socket buffer has room, which is the rule for
+    commands and small bodies; ``poll`` for room only when it is full. Raises ``TimeoutError``
+    when the time runs out, ``OSError`` when the connection fails."""
+    try:
+        sent = sock.send(data, socket.MSG_DONTWAIT)
+    except BlockingIOError:
+        sent = 0
+    if sent == len(data):
+        return
+    rest = memoryview(data)[sent:]
+    deadline = None if timeout is None else time.monotonic() + timeout
+    poller = select.poll()
+    poller.register(sock, select.POLLOUT)
+    while rest:
+        wait_ms = None
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("timed out")
+            wait_ms = left * 1000
+        if not poller.poll(wait_ms):
+            continue  # the deadline is checked above
+        try:  # after POLLERR/POLLHUP the send raises the connection's error
+            sent = sock.send(rest, socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            continue
+        rest = rest[sent:]
 
 
 def _set_timeout(sock: socket.socket, timeout: float | None) -> None:
