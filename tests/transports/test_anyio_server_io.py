@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import socket
 import ssl
+import subprocess
+import sys
 import threading
 import time
 
@@ -149,6 +151,81 @@ def test_a_handler_slower_than_the_timeout_is_not_cut(anyio_adapter: str) -> Non
         assert (code, text[:5]) == (421, "4.4.2")
         assert timeout * 0.9 <= time.monotonic() - last_reply < timeout + 2.0
         peer.close()
+
+
+#: The flooding client, in a process of its own (in this process it would share the GIL with
+#: the server's thread and rarely keep the socket full): opens a transaction, then sends DATA
+#: body lines as fast as it can until its stdin closes (at most 8 s).
+_FLOOD = """
+import select, socket, sys, time
+sock = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=10)
+file = sock.makefile("rb")
+def reply():
+    while (line := file.readline())[3:4] == b"-":
+        pass
+    return line[:3]
+assert reply() == b"220"
+for command, code in ((b"EHLO flood.test", b"250"), (b"MAIL FROM:<a@example.org>", b"250"),
+                      (b"RCPT TO:<b@example.net>", b"250"), (b"DATA", b"354")):
+    sock.sendall(command + b"\\r\\n")
+    assert reply() == code, command
+print("flooding", flush=True)
+sock.setblocking(False)
+chunk = (b"x" * 998 + b"\\r\\n") * 1024
+deadline = time.monotonic() + 8.0
+while time.monotonic() < deadline and not select.select([sys.stdin], [], [], 0)[0]:
+    try:
+        for _ in range(16):
+            sock.send(chunk)
+    except BlockingIOError:
+        select.select([sys.stdin], [sock], [], 1.0)  # on as soon as there is room
+    except OSError:
+        break
+"""
+
+
+class _BusyReader(AsyncHandler):
+    """Works on every piece of a body without ever suspending (so the server reads slower
+    than a flooding client sends, and its reads never find the socket empty)."""
+
+    def __init__(self) -> None:
+        self.busy = True
+
+    async def message_data(self, session: Session, envelope: Envelope, data: bytes) -> None:
+        if self.busy:
+            time.sleep(0.05)  # stands for work that does not yield to the event loop
+
+
+def test_a_client_that_never_stops_sending_does_not_starve_others(anyio_adapter: str) -> None:
+    """One client streams a DATA body faster than the server takes it, so the server's reads of
+    it never have to wait; every read still comes after a turn of the event loop, so another
+    client is accepted and answered meanwhile."""
+    handler = _BusyReader()
+    with run_server(anyio_adapter, handler) as running:
+        flood = subprocess.Popen(
+            [sys.executable, "-c", _FLOOD, running.host, str(running.port)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        try:
+            assert flood.stdout is not None
+            assert flood.stdout.readline() == b"flooding\n"
+            time.sleep(0.2)  # the flood is under way (nothing to wait on from out here)
+            started = time.monotonic()
+            other = RawPeer(running.host, running.port)
+            _open(other)
+            for _ in range(3):
+                assert other.command(b"NOOP\r\n")[0] == 250
+            answered = time.monotonic() - started
+            flooding = flood.poll() is None
+            other.close()
+        finally:
+            handler.busy = False  # the rest of the flood goes quickly
+            assert flood.stdin is not None
+            flood.stdin.close()
+            flood.wait(WAIT)
+        assert flooding
+        assert answered < 2.0
 
 
 class _StuckHandler(AsyncHandler):
