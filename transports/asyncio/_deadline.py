@@ -12,7 +12,9 @@ one.
   protocol-based server: no task is reading).
 * :class:`ReadDeadline` bounds ``StreamReader`` reads: when a read is still waiting at its
   deadline, the reading task is cancelled and the read raises :class:`TimeoutError`
-  (``asyncio.TimeoutError`` on 3.10), exactly what ``wait_for`` raised (the stream client).
+  (``asyncio.TimeoutError`` on 3.10), exactly what ``wait_for`` raised. (It served the
+  streams-based client; the client now runs its own protocol, whose reads a
+  :class:`MovingDeadline` bounds, so no adapter uses it at present.)
 
 Only public asyncio API is used (``loop.call_at``, ``Task.cancel``; ``Task.uncancel`` on 3.11+).
 """
