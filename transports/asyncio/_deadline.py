@@ -9,7 +9,7 @@ keep one handle and only *record* a later deadline; the handle is rescheduled wh
 one.
 
 * :class:`MovingDeadline` calls back when the deadline last set has really passed (the
-  protocol-based server: no task is reading).
+  protocol-based server and client: no task is reading).
 * :class:`ReadDeadline` bounds ``StreamReader`` reads: when a read is still waiting at its
   deadline, the reading task is cancelled and the read raises :class:`TimeoutError`
   (``asyncio.TimeoutError`` on 3.10), exactly what ``wait_for`` raised. (It served the
