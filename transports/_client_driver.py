@@ -347,7 +347,23 @@ class ClientDriver:
                 conn.send_message(sender, rcpts, data, mail_params=params, binary=binary)
             except LocalProtocolError as exc:
                 raise SMTPNotSupportedError(str(exc)) from exc
-            event = yield from self._event(TransactionResult)
+            # ``self._event(TransactionResult)`` written out: this is the per-message path, and
+            # each generator level of ``yield from`` is passed through on every read.
+            while True:
+                try:
+                    event = conn.next_event()
+                except RemoteProtocolError as exc:
+                    raise self._broken_by(exc) from exc
+                if event is not NEED_DATA:
+                    break
+                received = yield Want.READ
+                assert isinstance(received, bytes)
+                conn.receive_data(received)
+            if not isinstance(event, TransactionResult):
+                if isinstance(event, SessionEnded):
+                    raise _disconnected(event)
+                self.broken = True  # PAUSED or another event: the core cannot produce these here
+                raise SMTPProtocolError(f"expected TransactionResult, got {event!r}")
             result = SendResult.from_transaction(event)
             if result.accepted:
                 return result
@@ -549,12 +565,16 @@ class ClientDriver:
         try:
             event = self.conn.next_event()
         except RemoteProtocolError as exc:
-            self.broken = True
-            raise SMTPProtocolError(f"the server broke the protocol: {exc}", exc.reply) from exc
+            raise self._broken_by(exc) from exc
         if event is PAUSED:  # only between StartTLSReply and tls_started(), handled there
             raise AssertionError("PAUSED outside STARTTLS")
         return event
 
+
+    def _broken_by(self, exc: RemoteProtocolError) -> SMTPProtocolError:
+        """The session is broken by the server's protocol error ``exc``: the error to raise."""
+        self.broken = True
+        return SMTPProtocolError(f"the server broke the protocol: {exc}", exc.reply)
 
     # --- bookkeeping ----------------------------------------------------------------------------
 
