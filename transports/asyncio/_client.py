@@ -457,7 +457,7 @@ class Client(AsyncClientBase):
         # the operation on in the callback that received it, and the task wakes once per
         # operation (or when a write must wait for room, or for a TLS handshake) instead of
         # once per read: one event-loop pass per reply instead of two. A `_read` replaced on the
-        # instance or in a subclass (tests count round trips that way) keeps the generic runner.
+        # instance or in a subclass keeps the generic runner, so that replacement is honoured.
         if "_read" in self.__dict__ or type(self)._read is not Client._read:
             return await super()._run(steps)
         driver = self._session()
