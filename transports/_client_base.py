@@ -413,9 +413,7 @@ class AsyncClientBase(ClientBase):
                         result = await self._start_tls(self.options.timeout)
                     want = steps.send(result)
             except StopIteration as stop:
-                data = driver.data_to_send()
-                if data:
-                    await self._write(data)
+                await self._flush(driver)
                 value: T = stop.value
                 return value
         except BaseException as exc:
@@ -424,3 +422,9 @@ class AsyncClientBase(ClientBase):
             raise
         finally:
             steps.close()
+
+    async def _flush(self, driver: ClientDriver) -> None:
+        """Write what ``driver`` still holds when an operation ends (e.g. a QUIT's bytes)."""
+        data = driver.data_to_send()
+        if data:
+            await self._write(data)

@@ -413,10 +413,19 @@ class Client(AsyncClientBase):
         assert protocol is not None
         try:
             # Below the high-water mark the transport takes the bytes and we go on at once; above
-            # it (flow control bounding our memory) the wait is bounded by the timeout.
-            if protocol.write_now(data):
-                await asyncio.wait_for(protocol.drain(), self.options.timeout)
+            # it (flow control bounding our memory) we wait for room.
+            write_paused = protocol.write_now(data)
         except Exception:  # (a try costs nothing when nothing is raised; a with block does)
+            with io_errors("write", self.options):
+                raise
+        if write_paused:
+            await self._wait_for_room(protocol)
+
+    async def _wait_for_room(self, protocol: _ClientProtocol) -> None:
+        """Wait, bounded by the timeout, until the transport is below its high-water mark."""
+        try:
+            await asyncio.wait_for(protocol.drain(), self.options.timeout)
+        except Exception:
             with io_errors("write", self.options):
                 raise
 
@@ -475,24 +484,16 @@ class Client(AsyncClientBase):
                         outcome = await protocol.wait()
                     kind, value = outcome
                     if kind == "done":
-                        data = driver.data_to_send()
-                        if data:
-                            await self._write(data)
+                        await self._flush(driver)
                         result: T = value  # type: ignore[assignment]
                         return result
                     if kind == "drain":
-                        try:
-                            await asyncio.wait_for(protocol.drain(), options.timeout)
-                        except Exception:
-                            with io_errors("write", options):
-                                raise
+                        await self._wait_for_room(protocol)
                         want = value
                     else:
                         want = steps.send(await self._start_tls(options.timeout))
             except StopIteration as stop:
-                data = driver.data_to_send()
-                if data:
-                    await self._write(data)
+                await self._flush(driver)
                 final: T = stop.value
                 return final
         except BaseException as exc:
