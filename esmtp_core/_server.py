@@ -189,6 +189,11 @@ class ServerConnection(InputMixin, CommandsMixin, AuthMixin):
         return self._txn is not None
 
     @property
+    def receiving_body(self) -> bool:
+        """DATA was answered with 354 and the body is still coming (until CRLF.CRLF)."""
+        return self._phase is PHASE_DATA
+
+    @property
     def pending(self) -> ServerEvent | None:
         """The decision event awaiting an answer, or None."""
         return self._pending

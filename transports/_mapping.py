@@ -27,7 +27,6 @@ Decisions written down here (the RFCs leave them to the server):
 from __future__ import annotations
 
 import logging
-import re
 import ssl
 import time
 from collections.abc import Callable, Generator, Sequence
@@ -76,8 +75,6 @@ HANDLER_FAILED = Reply.make(451, "4.3.0", "Local error in processing, try again 
 AUTH_TEMPORARY_FAILURE = Reply.make(454, "4.7.0", "Temporary authentication failure")
 NOT_IMPLEMENTED = Reply.make(502, "5.5.1", "Command not implemented")
 MESSAGE_ACCEPTED = Reply.make(250, "2.0.0", "Message accepted")
-#: A 354 reply line among the core's output (RFC 5321 §4.2: code, then SP or "-").
-_GO_AHEAD = re.compile(rb"(?:\A|\n)354[ -]")
 
 
 class _Call:
@@ -174,11 +171,11 @@ class MappingBase:
             if (
                 self._message_deadline is None
                 and self.options.data_timeout is not None
-                and b"354" in data  # (cheaper than the search on every reply)
-                and _GO_AHEAD.search(data)
+                and self.conn.receiving_body
             ):
                 # The core answers DATA with 354 itself (there is no event for it) and may hold
-                # back a small body; the DATA clock starts with that go-ahead.
+                # back a small body; the DATA clock starts with that go-ahead. (A body that
+                # arrived whole with its DATA command is over already: no clock for it.)
                 self._message_deadline = self._clock() + self.options.data_timeout
         return data
 

@@ -297,3 +297,21 @@ def test_full_stops_and_dot_lines(kind: str, read: int) -> None:
     assert body_of(events) == body
     assert events[-1] == EndOfMessage(size=len(body), recipients=("b@example.net",))
     assert conn.data_to_send() == b"250 2.0.0 Message accepted\r\n250 2.0.0 OK\r\n"
+
+
+def test_receiving_body_is_true_from_the_354_to_the_end_of_data() -> None:
+    conn = in_transaction()
+    assert not conn.receiving_body
+    assert talk(conn, b"DATA\r\n") == START
+    assert conn.receiving_body
+    talk(conn, b"Subject: x\r\n\r\npart")
+    assert conn.receiving_body
+    assert talk(conn, b"\r\n.\r\n").startswith(b"250")
+    assert not conn.receiving_body
+
+
+def test_receiving_body_is_false_after_a_whole_message_in_one_read() -> None:
+    conn = in_transaction()
+    replies = talk(conn, b"DATA\r\nSubject: x\r\n\r\nbody\r\n.\r\n")
+    assert replies.startswith(START)
+    assert not conn.receiving_body
